@@ -57,7 +57,9 @@ class Settings(BaseSettings):
     @classmethod
     def _pg_scheme(cls, v: str) -> str:
         if not v.startswith(("postgresql://", "postgres://")):
-            raise ValueError("must start with postgresql:// (for example postgresql://postgres@127.0.0.1:5432/rustdocs)")
+            raise ValueError(
+                "must start with postgresql:// (for example postgresql://postgres@127.0.0.1:5432/rustdocs)"
+            )
         return v
 
     @field_validator("redis_url")
@@ -76,7 +78,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _openai_needs_key(self) -> Settings:
-        if self.embedding_provider == "openai" and self.openai_api_key is None and not self.openai_base_url:
+        if (
+            self.embedding_provider == "openai"
+            and self.openai_api_key is None
+            and not self.openai_base_url
+        ):
             raise ValueError(
                 "RUSTDOCS_EMBEDDING_PROVIDER=openai needs OPENAI_API_KEY "
                 "(or RUSTDOCS_OPENAI_BASE_URL for a local OpenAI-compatible server)"
@@ -91,7 +97,9 @@ class Settings(BaseSettings):
     def resolved_embedding_model(self) -> str:
         if self.embedding_model:
             return self.embedding_model
-        return "all-MiniLM-L6-v2" if self.embedding_provider == "local" else "text-embedding-3-small"
+        return (
+            "all-MiniLM-L6-v2" if self.embedding_provider == "local" else "text-embedding-3-small"
+        )
 
 
 def load_settings() -> Settings:
