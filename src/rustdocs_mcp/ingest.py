@@ -1,0 +1,470 @@
+"""One crate release, end to end: docs.rs → DocItems → chunks → vectors → both stores.
+
+Fetching (rate limited, I/O bound) runs ahead of embedding (CPU bound, in a thread) through
+a bounded queue, so memory stays flat and neither waits for the other longer than needed.
+
+Consistency: points are written first under content-derived ids; they are invisible to
+search until the Postgres transaction that swaps the crate's documents commits (search only
+returns (crate, version) pairs that Postgres says are indexed). After the commit, points of
+the crate that Postgres no longer references are deleted. A failed job deletes the points
+it wrote that Postgres does not reference, leaving the previous index as it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from urllib.parse import urldefrag
+
+import asyncpg
+
+from . import jobs
+from .chunk import chunk
+from .deps import Deps
+from .docsrs import DocsRsClient, Release
+from .errors import JobCancelled, MalformedDocument
+from .jobs import Job
+from .models import Chunk, DocItem
+from .parse import (
+    is_redirect_stub,
+    parse_all_items,
+    parse_crate_description,
+    parse_item_page,
+    parse_module_items,
+)
+from .rustdoc_json import UnsupportedFormat, parse_crate_json
+from .sparse import encode_document
+from .store import Point, SparseVector, StoredVectors, VectorStore
+
+log = logging.getLogger(__name__)
+
+EMBED_BATCH = 128  # chunks handed to the embedder at once
+QUEUE_PAGES = 16  # parsed pages waiting for the embedder, at most
+FETCH_CONCURRENCY = 4  # requests in flight; the shared rate limiter sets the pace
+REPORT_EVERY = 1.0  # seconds between progress writes
+
+
+@dataclass
+class Counts:
+    pages_fetched: int = 0
+    documents: int = 0
+    chunks: int = 0
+    embeddings: int = 0
+    embeddings_reused: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Batch:
+    """Items parsed from one page (HTML) or one slice (JSON), with the fetch progress."""
+
+    items: list[DocItem]
+    done: int
+    total: int
+
+
+class Reporter:
+    """Writes progress at a bounded rate; raises JobCancelled when the job must stop."""
+
+    def __init__(self, pool: asyncpg.Pool, job_id: uuid.UUID, counts: Counts):
+        self.pool = pool
+        self.job_id = job_id
+        self.counts = counts
+        self.version: str | None = None
+        self._last = 0.0
+
+    async def __call__(self, stage: str, progress: float, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < REPORT_EVERY:
+            return
+        self._last = now
+        keep_going = await jobs.report(
+            self.pool,
+            self.job_id,
+            stage=stage,
+            progress=int(progress),
+            counts=self.counts.as_dict(),
+            version=self.version,
+        )
+        if not keep_going:
+            raise JobCancelled(f"job {self.job_id} was cancelled")
+
+
+@dataclass
+class Indexed:
+    items: dict[str, DocItem] = field(default_factory=dict)  # url → item
+    chunks: dict[str, list[Chunk]] = field(default_factory=dict)  # url → its chunks
+    point_ids: set[str] = field(default_factory=set)
+
+
+# --------------------------------------------------------------------------- sources
+def _in_release(url: str, release: Release) -> bool:
+    return url.startswith(release.root_url) and url.endswith(".html") and "/src/" not in url
+
+
+async def html_batches(
+    client: DocsRsClient, release: Release, counts: Counts
+) -> AsyncIterator[Batch]:
+    """Crawl all.html and the module tree; one batch per item page, in discovery order."""
+    root = release.root_url
+    seen: set[str] = set()
+    todo: list[str] = []
+
+    def discover(urls: list[str]) -> None:
+        for u in urls:
+            u = urldefrag(u)[0]
+            if u not in seen and _in_release(u, release):
+                seen.add(u)
+                todo.append(u)
+
+    seen.add(root + "index.html")
+    all_html = await client.fetch_page(root + "all.html")
+    counts.pages_fetched += 1
+    module_links = parse_module_items(release.root_html, root + "index.html")
+    discover(module_links)
+    if all_html:
+        discover(parse_all_items(all_html, root + "all.html"))
+    root_items = _parse(release.root_html, release, root + "index.html")
+    done = 1
+    yield Batch(root_items, done, len(todo) + 1)
+
+    sem = asyncio.Semaphore(FETCH_CONCURRENCY)
+
+    async def fetch(url: str) -> tuple[str, str | None]:
+        async with sem:
+            return url, await client.fetch_page(url)
+
+    pos = 0
+    while pos < len(todo):
+        window = todo[pos : pos + FETCH_CONCURRENCY * 2]
+        pos += len(window)
+        for url, html in await asyncio.gather(*(fetch(u) for u in window)):
+            counts.pages_fetched += 1
+            done += 1
+            if html is None or is_redirect_stub(html):
+                yield Batch([], done, len(todo) + 1)
+                continue
+            if url.endswith("/index.html"):
+                discover(parse_module_items(html, url))
+            yield Batch(_parse(html, release, url), done, len(todo) + 1)
+
+
+def _parse(html: str, release: Release, url: str) -> list[DocItem]:
+    try:
+        return parse_item_page(html, crate=release.crate, version=release.version, url=url)
+    except MalformedDocument as e:
+        log.warning("skipping malformed page %s: %s", url, e)
+        return []
+
+
+# --------------------------------------------------------------------------- embedding
+async def _vectors_for(
+    deps: Deps, crate: str, new: list[Chunk], counts: Counts
+) -> dict[str, StoredVectors]:
+    """Dense+sparse vectors for chunks not yet stored: reused by content hash, else embedded."""
+    out: dict[str, StoredVectors] = {}
+    rows = await deps.pool.fetch(
+        "SELECT DISTINCT ON (hash) hash, point_id::text AS pid FROM chunks"
+        " WHERE crate_name = $1 AND hash = ANY($2::text[])",
+        crate,
+        list({c.hash for c in new}),
+    )
+    by_hash = {r["hash"]: r["pid"] for r in rows}
+    if by_hash:
+        stored = await deps.store.get_vectors(list(by_hash.values()))
+        for c in new:
+            pid = by_hash.get(c.hash)
+            if pid is not None and pid in stored:
+                out[c.id] = stored[pid]
+        counts.embeddings_reused += len(out)
+    todo = [c for c in new if c.id not in out]
+    if todo:
+        dense = await deps.embedder.embed([c.text for c in todo])
+        for c, vec in zip(todo, dense, strict=True):
+            out[c.id] = StoredVectors(list(vec), encode_document(c.text))
+        counts.embeddings += len(todo)
+    return out
+
+
+def _point(c: Chunk, vec: StoredVectors) -> Point:
+    sparse = vec.sparse if vec.sparse.indices else encode_document(c.text)
+    return Point(
+        id=c.id,
+        dense=vec.dense,
+        sparse=SparseVector(list(sparse.indices), list(sparse.values)),
+        payload={
+            "crate": c.crate,
+            "version": c.version,
+            "path": c.path,
+            "path_lc": c.path.lower(),
+            "name_lc": c.path.rsplit("::", 1)[-1].lower(),
+            "kind": c.kind,
+            "url": c.url,
+            "signature": c.signature,
+            "chunk": c.index,
+            "text": c.body,
+            "hash": c.hash,
+        },
+    )
+
+
+async def _store_chunks(deps: Deps, crate: str, pending: list[Chunk], counts: Counts) -> None:
+    ids = [c.id for c in pending]
+    exists = await deps.store.existing_ids(ids)
+    counts.embeddings_reused += len(exists)
+    new = [c for c in pending if c.id not in exists]
+    if not new:
+        return
+    vectors = await _vectors_for(deps, crate, new, counts)
+    await deps.store.upsert([_point(c, vectors[c.id]) for c in new])
+
+
+# --------------------------------------------------------------------------- run
+_DONE = object()
+
+
+async def index_release(
+    deps: Deps, release: Release, batches: AsyncIterator[Batch], counts: Counts, report: Reporter
+) -> Indexed:
+    """Consume item batches; chunk, embed and upsert as they come."""
+    idx = Indexed()
+    queue: asyncio.Queue[Batch | BaseException | object] = asyncio.Queue(maxsize=QUEUE_PAGES)
+    fetched = 0.0
+
+    async def produce() -> None:
+        try:
+            async for batch in batches:
+                await queue.put(batch)
+        except Exception as e:  # handed to the consumer, which raises it
+            await queue.put(e)
+        else:
+            await queue.put(_DONE)
+
+    producer = asyncio.create_task(produce())
+    pending: list[Chunk] = []
+    max_tokens = min(deps.embedder.max_tokens, 512)
+    stored = 0
+
+    def progress() -> float:
+        return 5 + 88 * fetched * (stored / counts.chunks if counts.chunks else 1.0)
+
+    try:
+        while True:
+            got = await queue.get()
+            if isinstance(got, BaseException):
+                raise got
+            final = got is _DONE
+            if isinstance(got, Batch):
+                fetched = got.done / max(got.total, 1)
+                for item in got.items:
+                    if item.url in idx.items:
+                        continue
+                    parts = chunk(item, max_tokens=max_tokens, count=deps.embedder.count_tokens)
+                    idx.items[item.url] = item
+                    idx.chunks[item.url] = parts
+                    pending.extend(parts)
+                    idx.point_ids.update(c.id for c in parts)
+                counts.documents = len(idx.items)
+                counts.chunks = len(idx.point_ids)
+            while len(pending) >= EMBED_BATCH or (final and pending):
+                take, pending = pending[:EMBED_BATCH], pending[EMBED_BATCH:]
+                await _store_chunks(deps, release.crate, take, counts)
+                stored += len(take)
+                await report("embedding", progress())
+            if final:
+                return idx
+            await report("fetching", progress())
+    finally:
+        producer.cancel()
+        await asyncio.gather(producer, return_exceptions=True)
+
+
+async def source_batches(
+    deps: Deps, release: Release, counts: Counts
+) -> tuple[str, str, AsyncIterator[Batch]]:
+    """(source, description, batches): rustdoc JSON when docs.rs has a usable file, else HTML."""
+    doc = await deps.docsrs.fetch_json(release)
+    counts.pages_fetched += 1
+    if doc is not None:
+        try:
+            items = parse_crate_json(
+                doc, crate=release.crate, version=release.version, docs_base=release.docs_base
+            )
+        except UnsupportedFormat as e:
+            log.info("%s %s: %s; using the HTML pages", release.crate, release.version, e)
+        else:
+            del doc
+            description = next((i.summary for i in items if i.kind == "module"), "")
+
+            async def from_json() -> AsyncIterator[Batch]:
+                step = 256
+                for i in range(0, len(items), step):
+                    yield Batch(items[i : i + step], min(i + step, len(items)), len(items))
+
+            return "json", description, from_json()
+    description = parse_crate_description(release.root_html)
+    return "html", description, html_batches(deps.docsrs, release, counts)
+
+
+async def commit(
+    conn: asyncpg.Connection,
+    release: Release,
+    idx: Indexed,
+    *,
+    source: str,
+    description: str,
+    requested: str,
+    model: str,
+) -> None:
+    """Swap the crate's documents and chunks for the new ones, in one transaction."""
+    crate = release.crate
+    await conn.execute(
+        """
+        INSERT INTO crates (name, version, requested, source, status, description,
+                            embedding_model, doc_count, chunk_count, embedding_count,
+                            last_indexed_at, updated_at, deleted_at)
+        VALUES ($1, $2, $3, $4, 'indexed', $5, $6, $7, $8, $8, now(), now(), NULL)
+        ON CONFLICT (name) DO UPDATE SET version = $2, requested = $3, source = $4,
+            status = 'indexed', description = $5, embedding_model = $6, doc_count = $7,
+            chunk_count = $8, embedding_count = $8, last_indexed_at = now(), updated_at = now(),
+            deleted_at = NULL
+        """,
+        crate,
+        release.version,
+        requested,
+        source,
+        description[:2000],
+        model,
+        len(idx.items),
+        len(idx.point_ids),
+    )
+    await conn.execute("DELETE FROM documents WHERE crate_name = $1", crate)
+    urls = list(idx.items)
+    items = [idx.items[u] for u in urls]
+    rows = await conn.fetch(
+        """
+        INSERT INTO documents (crate_name, version, url, path, kind, signature, docs,
+                               deprecated, features, parent, impl_of, hash)
+        SELECT $1, $2, u.url, u.path, u.kind, u.signature, u.docs, u.deprecated,
+               string_to_array(u.features, E'\x1f'), u.parent, u.impl_of, u.hash
+        FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                    $9::text[], $10::text[], $11::text[], $12::text[])
+             AS u(url, path, kind, signature, docs, deprecated, features, parent, impl_of, hash)
+        RETURNING id, url
+        """,
+        crate,
+        release.version,
+        urls,
+        [i.path for i in items],
+        [i.kind for i in items],
+        [i.signature for i in items],
+        [i.docs for i in items],
+        [i.deprecated for i in items],
+        ["\x1f".join(i.features) if i.features else None for i in items],
+        [i.parent for i in items],
+        [i.impl_of for i in items],
+        [_item_hash(i) for i in items],
+    )
+    doc_ids = {r["url"]: r["id"] for r in rows}
+    records = [
+        (uuid.UUID(c.id), doc_ids[url], crate, c.index, c.hash)
+        for url, parts in idx.chunks.items()
+        for c in parts
+    ]
+    await conn.copy_records_to_table(
+        "chunks", records=records, columns=["point_id", "document_id", "crate_name", "idx", "hash"]
+    )
+
+
+def _item_hash(item: DocItem) -> str:
+    h = hashlib.sha256()
+    for part in (item.path, item.kind, item.signature, item.docs, item.deprecated or ""):
+        h.update(part.encode("utf-8"))
+        h.update(b"\x1f")
+    return h.hexdigest()
+
+
+async def committed_point_ids(pool: asyncpg.Pool, crate: str) -> set[str]:
+    rows = await pool.fetch("SELECT point_id::text AS pid FROM chunks WHERE crate_name = $1", crate)
+    return {r["pid"] for r in rows}
+
+
+async def drop_uncommitted(pool: asyncpg.Pool, store: VectorStore, crate: str) -> None:
+    """Delete the crate's points that Postgres does not reference (a failed or stale write)."""
+    keep = await committed_point_ids(pool, crate)
+    await store.delete_crate(crate, keep_ids=keep)
+
+
+async def run_ingest(deps: Deps, job: Job) -> str:
+    """Index the job's crate. Returns a one-line summary. Raises RustdocsError subclasses."""
+    counts = Counts()
+    report = Reporter(deps.pool, job.id, counts)
+    await report("resolving", 1, force=True)
+    release = await deps.docsrs.resolve(job.crate_name, job.requested_version)
+    counts.pages_fetched += 1
+    report.version = release.version
+    current = await deps.pool.fetchrow(
+        "SELECT version, status, embedding_model, deleted_at FROM crates WHERE name = $1",
+        release.crate,
+    )
+    model = deps.embedder.model_name
+    if (
+        not job.force
+        and current is not None
+        and current["version"] == release.version
+        and current["status"] == "indexed"
+        and current["embedding_model"] == model
+        and current["deleted_at"] is None
+    ):
+        await report("up to date", 99, force=True)
+        return f"{release.crate} {release.version} is already indexed"
+    await report("fetching", 3, force=True)
+    source, description, batches = await source_batches(deps, release, counts)
+    idx = await index_release(deps, release, batches, counts, report)
+    if not idx.items:
+        raise MalformedDocument(
+            f"no documented items found for {release.crate} {release.version} ({source} source)"
+        )
+    await report("committing", 94, force=True)
+    async with deps.pool.acquire() as conn, conn.transaction():
+        await commit(
+            conn,
+            release,
+            idx,
+            source=source,
+            description=description,
+            requested=job.requested_version,
+            model=model,
+        )
+    await report("cleaning up", 97, force=True)
+    await deps.store.delete_crate(release.crate, keep_ids=idx.point_ids)
+    optimize = getattr(deps.store, "optimize", None)
+    if optimize is not None:
+        await optimize()
+    return (
+        f"indexed {release.crate} {release.version} from {source}: {len(idx.items)} items,"
+        f" {len(idx.point_ids)} chunks ({counts.embeddings} embedded,"
+        f" {counts.embeddings_reused} reused)"
+    )
+
+
+async def run_remove(deps: Deps, job: Job) -> str:
+    """Cascade remove: hide the crate, delete its points, then its rows. Idempotent."""
+    crate = job.crate_name
+    await deps.pool.execute(
+        "UPDATE crates SET status = 'removing', updated_at = now() WHERE name = $1", crate
+    )
+    await jobs.report(deps.pool, job.id, stage="deleting points", progress=30)
+    await deps.store.delete_crate(crate)
+    await jobs.report(deps.pool, job.id, stage="deleting rows", progress=70)
+    async with deps.pool.acquire() as conn, conn.transaction():
+        await conn.execute("DELETE FROM crates WHERE name = $1", crate)
+        await jobs.audit(conn, "crate.removed", crate_name=crate, job_id=job.id)
+    return f"removed {crate}"
