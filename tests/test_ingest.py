@@ -15,9 +15,9 @@ from rustdocs_mcp import jobs
 from rustdocs_mcp.deps import Deps
 from rustdocs_mcp.errors import StoreUnavailable
 from rustdocs_mcp.jobs import Job
+from rustdocs_mcp.ops import enqueue_job
 from rustdocs_mcp.search import search
 from rustdocs_mcp.store import Point
-from rustdocs_mcp.tasks import enqueue
 
 
 async def ingest(deps: Deps, crate: str, version: str = "latest", *, force: bool = False) -> Job:
@@ -29,14 +29,14 @@ async def ingest(deps: Deps, crate: str, version: str = "latest", *, force: bool
         force=force,
         max_attempts=deps.settings.job_max_tries,
     )
-    await enqueue(deps, job)
+    await enqueue_job(deps.redis, deps.settings, job)
     await run_worker(deps)
     return await jobs.get(deps.pool, job.id)
 
 
 async def remove(deps: Deps, crate: str) -> Job:
     job, _ = await jobs.create(deps.pool, crate_name=crate, operation="remove")
-    await enqueue(deps, job)
+    await enqueue_job(deps.redis, deps.settings, job)
     await run_worker(deps)
     return await jobs.get(deps.pool, job.id)
 
@@ -172,7 +172,7 @@ async def test_search_keeps_finding_the_old_version_while_a_reindex_runs(
     await ingest(deps, "itoa", "1.0.1")
     docsrs.state.latency = 0.2  # slow docs.rs so the job is observably in flight
     job, _ = await jobs.create(deps.pool, crate_name="itoa", operation="ingest", force=True)
-    await enqueue(deps, job)
+    await enqueue_job(deps.redis, deps.settings, job)
     worker = asyncio.create_task(run_worker(deps))
     seen: set[str] = set()
     while not worker.done():

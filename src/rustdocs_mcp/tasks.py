@@ -21,7 +21,6 @@ from . import jobs
 from .deps import Deps, open_deps
 from .errors import JobCancelled, PermanentError, RustdocsError
 from .ingest import drop_uncommitted, run_ingest, run_remove
-from .jobs import Job
 from .settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -34,18 +33,6 @@ def retry_delay(attempt: int, base: float = RETRY_BASE) -> float:
     """Exponential backoff with jitter for whole-job retries (attempt counts from 1)."""
     exp = min(RETRY_MAX, base * 2 ** (attempt - 1))
     return random.uniform(exp / 2, exp)
-
-
-async def enqueue(deps: Deps, job: Job, *, defer: float | None = None) -> None:
-    """Put the job on the arq queue; its arq id is the job id, so a double enqueue is a no-op."""
-    fn = "ingest_crate" if job.operation == "ingest" else "remove_crate"
-    await deps.redis.enqueue_job(
-        fn,
-        str(job.id),
-        _job_id=str(job.id),
-        _queue_name=deps.settings.queue_name,
-        _defer_by=defer,
-    )
 
 
 async def _cleanup_quietly(deps: Deps, crate: str) -> None:
