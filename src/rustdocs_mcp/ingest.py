@@ -27,7 +27,7 @@ from . import jobs
 from .chunk import chunk
 from .deps import Deps
 from .docsrs import DocsRsClient, Release
-from .errors import JobCancelled, MalformedDocument
+from .errors import JobCancelled, MalformedDocument, TransientError
 from .jobs import Job
 from .models import Chunk, DocItem
 from .parse import (
@@ -47,6 +47,11 @@ EMBED_BATCH = 128  # chunks handed to the embedder at once
 QUEUE_PAGES = 16  # parsed pages waiting for the embedder, at most
 FETCH_CONCURRENCY = 4  # requests in flight; the shared rate limiter sets the pace
 REPORT_EVERY = 1.0  # seconds between progress writes
+REMOVE_WAIT = 120.0  # seconds a remove waits for a cancelled ingest of its crate to stop
+
+
+class TransientIngestRunning(TransientError):
+    """A remove found an ingest of the same crate still running."""
 
 
 @dataclass
@@ -434,6 +439,14 @@ async def run_ingest(deps: Deps, job: Job) -> str:
         )
     await report("committing", 94, force=True)
     async with deps.pool.acquire() as conn, conn.transaction():
+        # Lock the job row: a cancel that lands now waits for this commit or wins before it.
+        stop = await conn.fetchval(
+            "SELECT cancel_requested OR status <> 'running' FROM crate_jobs WHERE id = $1"
+            " FOR UPDATE",
+            job.id,
+        )
+        if stop:
+            raise JobCancelled(f"job {job.id} was cancelled before its commit")
         await commit(
             conn,
             release,
@@ -458,6 +471,13 @@ async def run_ingest(deps: Deps, job: Job) -> str:
 async def run_remove(deps: Deps, job: Job) -> str:
     """Cascade remove: hide the crate, delete its points, then its rows. Idempotent."""
     crate = job.crate_name
+    deadline = time.monotonic() + REMOVE_WAIT
+    while (running := await jobs.active(deps.pool, crate, "ingest")) is not None:
+        if running.status == "queued":
+            await jobs.cancel(deps.pool, running.id)
+        elif time.monotonic() > deadline:
+            raise TransientIngestRunning(f"an ingest of {crate} is still running; will retry")
+        await asyncio.sleep(0.2)
     await deps.pool.execute(
         "UPDATE crates SET status = 'removing', updated_at = now() WHERE name = $1", crate
     )
