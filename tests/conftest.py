@@ -20,7 +20,8 @@ from rustdocs_mcp.db import open_pool
 from rustdocs_mcp.deps import Deps, docsrs_client, open_redis
 from rustdocs_mcp.embed import Embedder, make_embedder
 from rustdocs_mcp.settings import Settings
-from rustdocs_mcp.store import QdrantServerStore, VectorStore, collection_spec
+from rustdocs_mcp.store import VectorStore, collection_spec
+from rustdocs_mcp.store_qdrant import QdrantServerStore
 from rustdocs_mcp.tasks import worker_options
 
 PG_ADMIN = os.environ.get("RUSTDOCS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
