@@ -17,7 +17,7 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from urllib.parse import urldefrag
 
@@ -129,13 +129,18 @@ async def html_batches(
                 seen.add(u)
                 todo.append(u)
 
+    def links(parse_links: Callable[[str, str], list[str]], html: str, url: str) -> None:
+        try:
+            discover(parse_links(html, url))
+        except MalformedDocument as e:
+            log.warning("no links read from %s: %s", url, e)
+
     seen.add(root + "index.html")
     all_html = await client.fetch_page(root + "all.html")
     counts.pages_fetched += 1
-    module_links = parse_module_items(release.root_html, root + "index.html")
-    discover(module_links)
+    links(parse_module_items, release.root_html, root + "index.html")
     if all_html:
-        discover(parse_all_items(all_html, root + "all.html"))
+        links(parse_all_items, all_html, root + "all.html")
     root_items = _parse(release.root_html, release, root + "index.html")
     done = 1
     yield Batch(root_items, done, len(todo) + 1)
@@ -157,7 +162,7 @@ async def html_batches(
                 yield Batch([], done, len(todo) + 1)
                 continue
             if url.endswith("/index.html"):
-                discover(parse_module_items(html, url))
+                links(parse_module_items, html, url)
             yield Batch(_parse(html, release, url), done, len(todo) + 1)
 
 
