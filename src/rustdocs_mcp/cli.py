@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
@@ -23,6 +23,7 @@ from .db import open_pool
 from .deps import open_deps, open_redis
 from .errors import RustdocsError, StoreLocked
 from .logs import setup_logging
+from .schemas import CrateList, ItemDoc, JobStatus, SearchResult, StatusResult
 from .settings import Settings, load_settings
 
 app = typer.Typer(
@@ -51,7 +52,7 @@ async def light(settings: Settings) -> AsyncIterator[Light]:
         yield Light(settings, pool, redis)
 
 
-def run(coro_fn: Callable[[Settings], Awaitable[T]]) -> T:
+def run(coro_fn: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
     try:
         settings = load_settings()
         setup_logging(settings)
@@ -162,7 +163,7 @@ def add(
                 return 0
             job = await _wait(c, uuid.UUID(res.job_id))
             if as_json:
-                sys.stdout.write(ops.JobStatus.of(job).model_dump_json(indent=2) + "\n")
+                sys.stdout.write(JobStatus.of(job).model_dump_json(indent=2) + "\n")
             if job.status == "failed":
                 err.print(f"[red]failed:[/red] {job.error}")
                 return 1
@@ -175,7 +176,7 @@ def add(
     raise typer.Exit(run(go))
 
 
-def _render_jobs(res: ops.StatusResult) -> None:
+def _render_jobs(res: StatusResult) -> None:
     t = Table(
         "job", "crate", "op", "status", "progress", "stage", "version", "docs", "chunks", "error"
     )
@@ -220,7 +221,7 @@ def list_(
 ) -> None:
     """Indexed crates with their counts."""
 
-    def render(res: ops.CrateList) -> None:
+    def render(res: CrateList) -> None:
         t = Table(
             "crate", "version", "status", "docs", "embeddings", "source", "updated", "description"
         )
@@ -299,7 +300,7 @@ def search(
 ) -> None:
     """Search the indexed docs."""
 
-    def render(res: ops.SearchResult) -> None:
+    def render(res: SearchResult) -> None:
         if not res.results:
             out.print("no results")
         for i, h in enumerate(res.results, 1):
@@ -325,7 +326,7 @@ def search(
 def get(crate: str, path: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Print one item's whole documentation."""
 
-    def render(d: ops.ItemDoc) -> None:
+    def render(d: ItemDoc) -> None:
         out.print(f"[bold]{d.path}[/bold] ({d.kind}, {d.crate} {d.version})")
         out.print(d.signature, markup=False, highlight=False)
         out.print()

@@ -8,12 +8,15 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from .errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
-Pool = asyncpg.Pool  # re-exported for type hints elsewhere
+Pool = asyncpg.Pool
+# Anything that runs queries: a pool, a connection, or a connection acquired from a pool.
+Executor = asyncpg.Pool | asyncpg.Connection | PoolConnectionProxy
 
 # Any constant works; it only has to be the same in every process of this app.
 _MIGRATION_LOCK = (

@@ -66,12 +66,12 @@ def http_app(server: MCPServer[Any], settings: Settings, host: str) -> ASGIApp:
             " or bind 127.0.0.1"
         )
 
-    @server.custom_route("/healthz", methods=["GET"])
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    app: ASGIApp = server.streamable_http_app(host=host)
-    return BearerAuth(app, token) if token else app
+    starlette = server.streamable_http_app(host=host)
+    starlette.add_route("/healthz", healthz, methods=["GET"])
+    return BearerAuth(starlette, token) if token else starlette
 
 
 async def serve_http(server: MCPServer[Any], settings: Settings, *, host: str, port: int) -> None:

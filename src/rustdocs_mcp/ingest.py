@@ -25,6 +25,7 @@ import asyncpg
 
 from . import jobs
 from .chunk import chunk
+from .db import Executor
 from .deps import Deps
 from .docsrs import DocsRsClient, Release
 from .errors import JobCancelled, MalformedDocument, TransientError
@@ -324,7 +325,7 @@ async def source_batches(
 
 
 async def commit(
-    conn: asyncpg.Connection,
+    conn: Executor,
     release: Release,
     idx: Indexed,
     *,

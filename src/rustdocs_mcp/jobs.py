@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import asyncpg
 
+from .db import Executor
 from .errors import JobNotFound
 
 Status = Literal["queued", "running", "failed", "complete"]
@@ -124,7 +125,7 @@ _RETRY_FAILED = _transition(
 
 
 async def create(
-    conn: asyncpg.Pool | asyncpg.Connection,
+    conn: Executor,
     *,
     crate_name: str,
     operation: Operation,
@@ -172,7 +173,7 @@ async def create(
     raise RuntimeError(f"could not create or find an active {operation} job for {crate_name}")
 
 
-async def get(conn: asyncpg.Pool | asyncpg.Connection, job_id: uuid.UUID | str) -> Job:
+async def get(conn: Executor, job_id: uuid.UUID | str) -> Job:
     try:
         jid = job_id if isinstance(job_id, uuid.UUID) else uuid.UUID(str(job_id))
     except ValueError:
@@ -183,9 +184,7 @@ async def get(conn: asyncpg.Pool | asyncpg.Connection, job_id: uuid.UUID | str) 
     return Job.from_record(row)
 
 
-async def active(
-    conn: asyncpg.Pool | asyncpg.Connection, crate_name: str, operation: Operation
-) -> Job | None:
+async def active(conn: Executor, crate_name: str, operation: Operation) -> Job | None:
     row = await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM crate_jobs WHERE crate_name = $1 AND operation = $2"
         " AND status IN ('queued', 'running')",
@@ -196,7 +195,7 @@ async def active(
 
 
 async def list_jobs(
-    conn: asyncpg.Pool | asyncpg.Connection,
+    conn: Executor,
     *,
     crate_name: str | None = None,
     status: Status | None = None,
@@ -213,36 +212,30 @@ async def list_jobs(
     return [Job.from_record(r) for r in rows]
 
 
-async def _move(conn: asyncpg.Pool | asyncpg.Connection, sql: str, *args: Any) -> Job | None:
+async def _move(conn: Executor, sql: str, *args: Any) -> Job | None:
     row = await conn.fetchrow(sql, *args)
     return Job.from_record(row) if row else None
 
 
-async def claim(
-    conn: asyncpg.Pool | asyncpg.Connection, job_id: uuid.UUID, worker_id: str
-) -> Job | None:
+async def claim(conn: Executor, job_id: uuid.UUID, worker_id: str) -> Job | None:
     """queued → running. None: the job is not queued (cancelled, taken, finished)."""
     return await _move(conn, _CLAIM, job_id, worker_id)
 
 
-async def complete(conn: asyncpg.Pool | asyncpg.Connection, job_id: uuid.UUID) -> Job | None:
+async def complete(conn: Executor, job_id: uuid.UUID) -> Job | None:
     return await _move(conn, _COMPLETE, job_id)
 
 
-async def fail(
-    conn: asyncpg.Pool | asyncpg.Connection, job_id: uuid.UUID, error: str
-) -> Job | None:
+async def fail(conn: Executor, job_id: uuid.UUID, error: str) -> Job | None:
     return await _move(conn, _FAIL, job_id, error[:4000])
 
 
-async def retry_later(
-    conn: asyncpg.Pool | asyncpg.Connection, job_id: uuid.UUID, error: str
-) -> Job | None:
+async def retry_later(conn: Executor, job_id: uuid.UUID, error: str) -> Job | None:
     """running → queued while attempts remain. None: no attempts left (or cancelled)."""
     return await _move(conn, _RETRY_LATER, job_id, error[:4000])
 
 
-async def cancel(conn: asyncpg.Pool | asyncpg.Connection, job_id: uuid.UUID) -> Job:
+async def cancel(conn: Executor, job_id: uuid.UUID) -> Job:
     """Cancel a queued job at once; ask a running one to stop at its next progress report."""
     job = await _move(conn, _CANCEL_QUEUED, job_id)
     if job is None:
@@ -250,19 +243,17 @@ async def cancel(conn: asyncpg.Pool | asyncpg.Connection, job_id: uuid.UUID) -> 
     return job if job is not None else await get(conn, job_id)
 
 
-async def requeue_lost(
-    conn: asyncpg.Pool | asyncpg.Connection, job_id: uuid.UUID, worker_id: str | None
-) -> Job | None:
+async def requeue_lost(conn: Executor, job_id: uuid.UUID, worker_id: str | None) -> Job | None:
     """running on a dead worker → queued (or failed when out of attempts)."""
     return await _move(conn, _REQUEUE_STALE, job_id, worker_id)
 
 
-async def retry_failed(conn: asyncpg.Pool | asyncpg.Connection, job_id: uuid.UUID) -> Job | None:
+async def retry_failed(conn: Executor, job_id: uuid.UUID) -> Job | None:
     return await _move(conn, _RETRY_FAILED, job_id)
 
 
 async def report(
-    conn: asyncpg.Pool | asyncpg.Connection,
+    conn: Executor,
     job_id: uuid.UUID,
     *,
     stage: str,
@@ -297,7 +288,7 @@ async def report(
 
 
 async def audit(
-    conn: asyncpg.Pool | asyncpg.Connection,
+    conn: Executor,
     action: str,
     *,
     crate_name: str | None = None,
