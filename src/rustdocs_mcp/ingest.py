@@ -364,7 +364,8 @@ async def commit(
         INSERT INTO documents (crate_name, version, url, path, kind, signature, docs,
                                deprecated, features, parent, impl_of, hash)
         SELECT $1, $2, u.url, u.path, u.kind, u.signature, u.docs, u.deprecated,
-               string_to_array(u.features, E'\x1f'), u.parent, u.impl_of, u.hash
+               coalesce(string_to_array(u.features, E'\x1f'), '{}'), u.parent, u.impl_of,
+               u.hash
         FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
                     $9::text[], $10::text[], $11::text[], $12::text[])
              AS u(url, path, kind, signature, docs, deprecated, features, parent, impl_of, hash)
