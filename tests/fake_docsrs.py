@@ -123,7 +123,7 @@ class _Handler(BaseHTTPRequestHandler):
         if canon is None:
             return None
         versions = sorted(idx[canon], key=_vkey)
-        cands = [v for v in versions if v == req or _matches(req, v)]
+        cands = [req] if req in versions else [v for v in versions if _matches(req, v)]
         if not cands:
             return None
         version = cands[-1]
