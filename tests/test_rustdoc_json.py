@@ -434,12 +434,12 @@ def test_every_inherent_method_anchor_of_the_html_has_an_item(rel_page: str) -> 
 # --- format versions and malformed documents -------------------------------------------------
 
 
-def test_supported_versions_run_from_the_first_docsrs_nightly_to_57() -> None:
-    assert list(SUPPORTED_FORMAT_VERSIONS) == list(range(45, 58))
+def test_supported_versions_run_from_the_first_docsrs_nightly_to_61() -> None:
+    assert list(SUPPORTED_FORMAT_VERSIONS) == list(range(45, 62))
     assert issubclass(UnsupportedFormat, MalformedDocument)
 
 
-@pytest.mark.parametrize("format_version", [999, 58, 44, 30, None, "57", True])
+@pytest.mark.parametrize("format_version", [999, 62, 44, 30, None, "57", True])
 def test_unknown_or_missing_format_version_is_unsupported(format_version: Any) -> None:
     doc = load("itoa")
     if format_version is None:
@@ -516,6 +516,66 @@ def test_format_45_document_with_string_attrs_parses_like_57(crate: str) -> None
     assert all(set(i.features) <= set(new_features[i.url]) for i in old_items)
     if crate == "anyhow":
         assert {i.path: i.features for i in old_items}["anyhow::Chain"] == ("std",)
+
+
+def _stability(feature: str, since: str | None, version: int) -> dict[str, Any]:
+    """A `Stability` record as format `version` writes it."""
+    if since is None:  # the same in 58-60 (internally tagged) and 61 (externally tagged)
+        return {"feature": feature, "level": "unstable"}
+    if version < 61:  # `level` flattened into the record
+        return {"feature": feature, "level": "stable", "since": since}
+    return {"feature": feature, "level": {"stable": {"since": since}}}
+
+
+def _upgrade(doc: dict[str, Any], version: int) -> dict[str, Any]:
+    """Rewrite a format-57 document into the shape of format 58-61 (see rustdoc_json).
+
+    Items of other crates (core's traits and their methods) get the records std gives them;
+    a third of the crate's own items get an `#[unstable]` record too, as if the crate were
+    std (a docs.rs crate's own items have null records).
+    """
+    out = copy.deepcopy(doc)
+    out["format_version"] = version
+    for n, item in enumerate(out["index"].values()):
+        ((kind, inner),) = item["inner"].items()
+        inner_item = item.pop("inner")  # keep `inner` last, as rustdoc writes it
+        stability = None
+        if item["crate_id"] != 0:
+            stability = _stability("rust1", "1.0.0", version)
+        elif n % 3 == 0:
+            stability = _stability("local_experiment", None, version)
+        item["stability"] = stability
+        if version >= 59:
+            const_fn = kind == "function" and inner["header"]["is_const"]
+            const = _stability("const_experiment", None, version) if const_fn else None
+            item["const_stability"] = const
+        if version >= 60 and kind in ("function", "assoc_const", "assoc_type"):
+            provided = kind == "function" and inner["has_body"] and item["crate_id"] != 0
+            inner["default_unstable"] = {"feature": "default_experiment"} if provided else None
+        item["inner"] = inner_item
+    return out
+
+
+@pytest.mark.parametrize("crate", CRATES)
+@pytest.mark.parametrize("format_version", [58, 59, 60, 61])
+def test_format_58_to_61_document_with_stability_fields_parses_like_57(
+    format_version: int, crate: str
+) -> None:
+    new = _upgrade(load(crate), format_version)
+    items = list(new["index"].values())
+    assert all("stability" in i for i in items)
+    assert all(("const_stability" in i) == (format_version >= 59) for i in items)
+    functions = [i["inner"]["function"] for i in items if "function" in i["inner"]]
+    assert all(("default_unstable" in f) == (format_version >= 60) for f in functions)
+    levels = [i["stability"]["level"] for i in items if i["stability"]]
+    stable = {"stable": {"since": "1.0.0"}} if format_version == 61 else "stable"
+    assert stable in levels
+    assert "unstable" in levels
+    old_items, new_items = parsed(crate), parse(crate, new)
+    assert [(i.url, i.path, i.kind, i.signature, i.docs) for i in new_items] == [
+        (i.url, i.path, i.kind, i.signature, i.docs) for i in old_items
+    ]
+    assert new_items == list(old_items)  # features, deprecation, parents, impl headers too
 
 
 @pytest.mark.parametrize("format_version", list(SUPPORTED_FORMAT_VERSIONS))

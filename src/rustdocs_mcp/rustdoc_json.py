@@ -13,10 +13,18 @@ from then on, and what changed between them (rust-lang/rust `src/rustdoc-json-ty
 - 55: `#[macro_export]` gets its own attribute variant.
 - 56: `ItemKind::Attribute` (only for std's attribute pages).
 - 57: `ExternalCrate.path`.
+- 58: `Item.stability`: null, or `{"feature": .., "level": "stable", "since": ..}` /
+  `{"feature": .., "level": "unstable"}` (`#[stable]`/`#[unstable]`, i.e. std's items).
+- 59: `Item.const_stability`, same shape (`#[rustc_const_stable]`/`#[rustc_const_unstable]`).
+- 60: `default_unstable`: null, or `{"feature": ..}` in the `function`, `assoc_const` and
+  `assoc_type` payloads (trait defaults under `#[rustc_default_body_unstable]`).
+- 61: the stability `level` is externally tagged: `{"stable": {"since": ..}}` or `"unstable"`.
 
-The older renames (`typedef`, `decl`, `const_`, string ids, `Path.name`) all predate 45;
-ids are handled as strings either way. Any other version raises UnsupportedFormat, and the
-caller falls back to the HTML pages.
+58-60 add fields and 61 reshapes one; they are filled for std's items (a docs.rs crate's own
+items have nulls) and change no page, anchor or declaration rustdoc renders, so they are read
+past and no DocItem depends on them. The older renames (`typedef`, `decl`, `const_`, string
+ids, `Path.name`) all predate 45; ids are handled as strings either way. Any other version
+raises UnsupportedFormat, and the caller falls back to the HTML pages.
 
 Where an item is documented follows rustdoc: items sit in the module that lists them; an
 item defined in a private module is shown where a `pub use` re-exports it (inlined), unless
@@ -45,7 +53,7 @@ from rustdocs_mcp.rustdoc_render import (
 
 logger = logging.getLogger(__name__)
 
-SUPPORTED_FORMAT_VERSIONS = range(45, 58)
+SUPPORTED_FORMAT_VERSIONS = range(45, 62)
 
 
 class UnsupportedFormat(MalformedDocument):
