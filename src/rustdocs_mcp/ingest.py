@@ -242,9 +242,19 @@ _DONE = object()
 
 
 async def index_release(
-    deps: Deps, release: Release, batches: AsyncIterator[Batch], counts: Counts, report: Reporter
+    deps: Deps,
+    release: Release,
+    batches: AsyncIterator[Batch],
+    counts: Counts,
+    report: Reporter,
+    *,
+    fetch_weight: float = 0.0,
 ) -> Indexed:
-    """Consume item batches; chunk, embed and upsert as they come."""
+    """Consume item batches; chunk, embed and upsert as they come.
+
+    Progress runs from 5 to 95: `fetch_weight` of it for pages fetched (HTML crawls are
+    rate limited, so fetching is most of their time), the rest for chunks stored.
+    """
     idx = Indexed()
     queue: asyncio.Queue[Batch | BaseException | object] = asyncio.Queue(maxsize=QUEUE_PAGES)
     fetched = 0.0
@@ -264,7 +274,8 @@ async def index_release(
     stored = 0
 
     def progress() -> float:
-        return 5 + 88 * fetched * (stored / counts.chunks if counts.chunks else 1.0)
+        embedded = stored / counts.chunks if counts.chunks else 1.0
+        return 5 + 88 * fetched * (fetch_weight + (1 - fetch_weight) * embedded)
 
     try:
         while True:
@@ -284,7 +295,9 @@ async def index_release(
                     idx.point_ids.update(c.id for c in parts)
                 counts.documents = len(idx.items)
                 counts.chunks = len(idx.point_ids)
-            while len(pending) >= EMBED_BATCH or (final and pending):
+            # Embed full batches; and when no page is waiting, whatever is pending, so the CPU
+            # works while the next (rate-limited) fetch is in flight.
+            while pending and (len(pending) >= EMBED_BATCH or final or queue.empty()):
                 take, pending = pending[:EMBED_BATCH], pending[EMBED_BATCH:]
                 await _store_chunks(deps, release.crate, take, counts)
                 stored += len(take)
@@ -322,6 +335,9 @@ async def source_batches(
             return "json", description, from_json()
     description = parse_crate_description(release.root_html)
     return "html", description, html_batches(deps.docsrs, release, counts)
+
+
+FETCH_WEIGHT = {"json": 0.0, "html": 0.6}
 
 
 async def commit(
@@ -439,7 +455,9 @@ async def run_ingest(deps: Deps, job: Job) -> str:
         return f"{release.crate} {release.version} is already indexed"
     await report("fetching", 3, force=True)
     source, description, batches = await source_batches(deps, release, counts)
-    idx = await index_release(deps, release, batches, counts, report)
+    idx = await index_release(
+        deps, release, batches, counts, report, fetch_weight=FETCH_WEIGHT[source]
+    )
     if not idx.items:
         raise MalformedDocument(
             f"no documented items found for {release.crate} {release.version} ({source} source)"
