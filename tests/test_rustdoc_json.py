@@ -771,6 +771,7 @@ TYPES = [
     (qpath("Item", SELF, _path("Iterator")), "Self::Item"),
     (qpath("Output", T, _path("Add", ty_arg(U8))), "<T as Add<u8>>::Output"),
     (qpath("Assoc", T, None, EMPTY_ARGS), "T::Assoc"),
+    (qpath("Value", T, _path("")), "T::Value"),  # trait implied by a bound: path is empty
     (resolved("Array", CONST_ARG, "infer", {"lifetime": "'_"}), "Array<{ N + 1 }, _, '_>"),
 ]
 

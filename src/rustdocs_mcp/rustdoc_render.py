@@ -174,7 +174,9 @@ def _render_qualified(q: Json) -> str:
     args = render_generic_args(q.get("args"))
     self_type = q["self_type"]
     trait = q.get("trait")
-    if trait is None or self_type == {"generic": "Self"}:
+    # rustdoc leaves the trait path empty where the trait is implied by a bound; its HTML
+    # then shows the short form (`V::Value`), and so do we.
+    if trait is None or self_type == {"generic": "Self"} or not trait.get("path"):
         return f"{render_type(self_type)}::{q['name']}{args}"
     return f"<{render_type(self_type)} as {render_path(trait)}>::{q['name']}{args}"
 
