@@ -116,6 +116,12 @@ _REQUEUE_STALE = _transition(
     " error = 'worker lost (no heartbeat): ' || coalesce($2, 'unknown'), worker_id = NULL",
     "job.worker_lost",
 )
+_HAND_BACK = _transition(
+    "status = 'running' AND worker_id = $2",
+    "status = 'queued', stage = 'interrupted', attempts = greatest(attempts - 1, 0),"
+    " worker_id = NULL",
+    "job.handed_back",
+)
 _RETRY_FAILED = _transition(
     "status = 'failed'",
     "status = 'queued', stage = 'queued', attempts = 0, error = NULL, finished_at = NULL,"
@@ -246,6 +252,11 @@ async def cancel(conn: Executor, job_id: uuid.UUID) -> Job:
 async def requeue_lost(conn: Executor, job_id: uuid.UUID, worker_id: str | None) -> Job | None:
     """running on a dead worker → queued (or failed when out of attempts)."""
     return await _move(conn, _REQUEUE_STALE, job_id, worker_id)
+
+
+async def hand_back(conn: Executor, job_id: uuid.UUID, worker_id: str) -> Job | None:
+    """running → queued without using up an attempt (the worker is shutting down)."""
+    return await _move(conn, _HAND_BACK, job_id, worker_id)
 
 
 async def retry_failed(conn: Executor, job_id: uuid.UUID) -> Job | None:

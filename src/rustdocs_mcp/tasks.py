@@ -6,6 +6,7 @@ asks arq to run it again later with exponential backoff; a permanent one fails i
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import random
@@ -21,6 +22,7 @@ from . import jobs
 from .deps import Deps, open_deps
 from .errors import JobCancelled, PermanentError, RustdocsError
 from .ingest import drop_uncommitted, run_ingest, run_remove
+from .jobs import Job
 from .settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -50,12 +52,18 @@ async def _run(ctx: dict[str, Any], job_id: str, operation: str) -> str:
         current = await jobs.get(deps.pool, job_id)
         log.info("job %s not claimed: it is %s", job_id, current.status)
         return f"not claimed ({current.status})"
+    ctx["current_job"] = job.id
     log.info("job %s: %s %s (attempt %d)", job.id, operation, job.crate_name, job.attempts)
     try:
         if operation == "ingest":
             summary = await run_ingest(deps, job)
         else:
             summary = await run_remove(deps, job)
+    except asyncio.CancelledError:
+        # The worker is stopping (SIGTERM): hand the job back rather than leave it running.
+        await asyncio.shield(jobs.hand_back(deps.pool, job.id, worker_id))
+        log.warning("job %s handed back: worker shutting down", job.id)
+        raise
     except JobCancelled:
         if operation == "ingest":
             await _cleanup_quietly(deps, job.crate_name)
@@ -66,6 +74,7 @@ async def _run(ctx: dict[str, Any], job_id: str, operation: str) -> str:
         if operation == "ingest":
             await _cleanup_quietly(deps, job.crate_name)
         await jobs.fail(deps.pool, job.id, str(e))
+        ctx["jobs_failed"] = ctx.get("jobs_failed", 0) + 1
         log.warning("job %s failed: %s", job.id, e)
         return f"failed: {e}"
     except Exception as e:
@@ -84,9 +93,13 @@ async def _run(ctx: dict[str, Any], job_id: str, operation: str) -> str:
             await _cleanup_quietly(deps, job.crate_name)
         final = f"{message} (gave up after {job.attempts} attempts)"
         await jobs.fail(deps.pool, job.id, final)
+        ctx["jobs_failed"] = ctx.get("jobs_failed", 0) + 1
         log.error("job %s failed: %s", job.id, final)
         return f"failed: {final}"
+    finally:
+        ctx.pop("current_job", None)
     await jobs.complete(deps.pool, job.id)
+    ctx["jobs_done"] = ctx.get("jobs_done", 0) + 1
     log.info("job %s complete: %s", job.id, summary)
     return summary
 
@@ -118,9 +131,79 @@ async def startup(ctx: dict[str, Any]) -> None:
         socket.gethostname(),
         os.getpid(),
     )
+    await reconcile(deps)
+    ctx["heartbeat"] = asyncio.create_task(_heartbeat(ctx), name="rustdocs-heartbeat")
+
+
+async def reconcile(deps: Deps) -> dict[str, int]:
+    """Bring the arq queue in line with crate_jobs, which is the truth.
+
+    - a `running` job whose worker stopped beating is requeued (or failed when out of
+      attempts): the worker was killed;
+    - a `queued` job that Redis does not know is enqueued again: Redis lost it (restart,
+      flush). Enqueueing is idempotent: the arq job id is the job id.
+    """
+    stale = await deps.pool.fetch(
+        """
+        SELECT j.id, j.worker_id FROM crate_jobs j LEFT JOIN workers w ON w.id = j.worker_id
+        WHERE j.status = 'running'
+          AND (w.id IS NULL OR w.stopped_at IS NOT NULL
+               OR w.last_beat < now() - make_interval(secs => $1))
+        """,
+        deps.settings.heartbeat_stale_after,
+    )
+    requeued = 0
+    for row in stale:
+        moved = await jobs.requeue_lost(deps.pool, row["id"], row["worker_id"])
+        if moved is not None and moved.status == "queued":
+            requeued += 1
+    queued = await deps.pool.fetch("SELECT id FROM crate_jobs WHERE status = 'queued'")
+    enqueued = 0
+    for row in queued:
+        job = await jobs.get(deps.pool, row["id"])
+        if await _enqueue_if_missing(deps, job):
+            enqueued += 1
+    if requeued or enqueued:
+        log.info(
+            "reconciled the queue: %d lost jobs requeued, %d jobs re-enqueued", requeued, enqueued
+        )
+    return {"requeued": requeued, "enqueued": enqueued}
+
+
+async def _enqueue_if_missing(deps: Deps, job: Job) -> bool:
+    fn = "ingest_crate" if job.operation == "ingest" else "remove_crate"
+    queued = await deps.redis.enqueue_job(
+        fn, str(job.id), _job_id=str(job.id), _queue_name=deps.settings.queue_name
+    )
+    return queued is not None
+
+
+async def _heartbeat(ctx: dict[str, Any]) -> None:
+    deps: Deps = ctx["deps"]
+    beats = 0
+    while True:
+        await asyncio.sleep(deps.settings.heartbeat_interval)
+        beats += 1
+        try:
+            await deps.pool.execute(
+                "UPDATE workers SET last_beat = now(), current_job = $2, jobs_done = $3,"
+                " jobs_failed = $4 WHERE id = $1",
+                ctx["worker_id"],
+                ctx.get("current_job"),
+                ctx.get("jobs_done", 0),
+                ctx.get("jobs_failed", 0),
+            )
+            if beats % 6 == 0:
+                await reconcile(deps)
+        except Exception as e:  # keep beating through a Postgres blip
+            log.warning("heartbeat failed: %s", e)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    beat: asyncio.Task[None] | None = ctx.pop("heartbeat", None)
+    if beat is not None:
+        beat.cancel()
+        await asyncio.gather(beat, return_exceptions=True)
     deps: Deps | None = ctx.get("deps")
     if deps is not None and "worker_id" in ctx:
         try:
