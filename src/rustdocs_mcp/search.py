@@ -7,6 +7,7 @@ searchable, so points written by a running or failed job never show up.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 import asyncpg
@@ -44,6 +45,84 @@ async def live_releases(
         version,
     )
     return [(r["name"], r["version"]) for r in rows]
+
+
+_PATHLIKE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)*!?$")
+# Items a person means by a bare name first: definitions before members.
+_KIND_RANK = {
+    "struct": 0,
+    "enum": 0,
+    "trait": 0,
+    "fn": 0,
+    "macro": 0,
+    "union": 0,
+    "type": 1,
+    "module": 1,
+    "constant": 1,
+    "static": 1,
+    "derive": 1,
+    "attr": 1,
+    "trait_alias": 1,
+    "method": 2,
+    "tymethod": 2,
+    "assoc_type": 3,
+    "assoc_const": 3,
+    "variant": 3,
+    "field": 4,
+}
+
+
+def path_query(query: str) -> str | None:
+    """The lower-case path when the query names an item (`tokio::spawn`, `Mutex::lock`)."""
+    q = query.strip().rstrip("!").removesuffix("()")
+    return q.lower() if _PATHLIKE.match(q) else None
+
+
+async def exact_matches(
+    pool: asyncpg.Pool,
+    path: str,
+    releases: list[tuple[str, str]],
+    kind: str | None,
+    limit: int,
+) -> list[ItemHit]:
+    """Items whose path is `path` or ends with `::path`, best first."""
+    rows = await pool.fetch(
+        """
+        SELECT d.crate_name, d.version, d.path, d.kind, d.signature, d.docs, d.url
+        FROM documents d
+        JOIN unnest($2::text[], $3::text[]) AS r(crate, version)
+          ON d.crate_name = r.crate AND d.version = r.version
+        WHERE (lower(d.path) = $1 OR reverse(lower(d.path)) LIKE reverse('::' || $1) || '%')
+          AND ($4::text IS NULL OR d.kind = $4)
+        LIMIT 200
+        """,
+        path,
+        [c for c, _ in releases],
+        [v for _, v in releases],
+        kind,
+    )
+    ranked = sorted(
+        rows,
+        key=lambda r: (
+            r["path"].lower() != path,
+            _KIND_RANK.get(r["kind"], 5),
+            r["path"].count("::"),
+            len(r["path"]),
+        ),
+    )
+    return [
+        ItemHit(
+            crate=r["crate_name"],
+            version=r["version"],
+            path=r["path"],
+            kind=r["kind"],
+            signature=r["signature"],
+            snippet=_snippet(r["docs"].split("\n\n", 1)[0]),
+            url=r["url"],
+            score=1.0,
+        )
+        for r in ranked[:limit]
+    ]
 
 
 def group_hits(hits: list[Hit], limit: int) -> list[ItemHit]:
@@ -97,8 +176,14 @@ async def search(
             what = f"{crate} {version}" if version else crate
             raise NotIndexed(f"{what} is not indexed; add it with add_rust_crate first")
         return []
+    exact: list[ItemHit] = []
+    named = path_query(query) if mode == "hybrid" else None
+    if named:
+        exact = await exact_matches(pool, named, releases, kind, limit)
     dense = (await embedder.embed([query]))[0] if mode != "sparse" else None
     sparse = encode_query(query) if mode != "dense" else None
     flt = SearchFilter(releases=releases, kinds=[kind] if kind else None)
     hits = await store.search(dense, sparse, flt=flt, limit=limit * 4, mode=mode)
-    return group_hits(hits, limit)
+    ranked = group_hits(hits, limit * 2)
+    seen = {h.url for h in exact}
+    return (exact + [h for h in ranked if h.url not in seen])[:limit]
