@@ -68,6 +68,7 @@ async def test_every_tool_is_listed_with_input_and_output_schemas(deps: Deps) ->
             "cancel_rust_job",
             "search_rust_docs",
             "get_rust_item",
+            "rust_queue_stats",
         }
         for t in tools.values():
             assert t.description

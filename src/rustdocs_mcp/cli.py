@@ -342,3 +342,157 @@ def get(crate: str, path: str, as_json: Annotated[bool, typer.Option("--json")] 
 
 def main() -> None:
     app()
+
+
+# --------------------------------------------------------------------------- admin
+admin = typer.Typer(help="Operate the queue and the stores.", no_args_is_help=True)
+app.add_typer(admin, name="admin")
+
+
+@admin.command("stats")
+def admin_stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Queue statistics: jobs by status and operation, last-hour throughput, job times."""
+    from .admin import queue_stats
+
+    async def go(settings: Settings) -> None:
+        async with light(settings) as c:
+            stats = await queue_stats(c.pool, c.redis, settings)
+            emit(stats, as_json, lambda s: out.print_json(s.model_dump_json()))
+
+    run(go)
+
+
+@admin.command("jobs")
+def admin_jobs(
+    status_: Annotated[
+        str | None, typer.Option("--status", help="queued|running|failed|complete")
+    ] = None,
+    limit: int = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List jobs, newest first."""
+    if status_ not in (None, "queued", "running", "failed", "complete"):
+        err.print("[red]error:[/red] --status must be queued, running, failed or complete")
+        raise typer.Exit(2)
+
+    async def go(settings: Settings) -> None:
+        async with light(settings) as c:
+            found = await jobs.list_jobs(c.pool, status=status_, limit=limit)  # type: ignore[arg-type]
+            emit(StatusResult(jobs=[JobStatus.of(j) for j in found]), as_json, _render_jobs)
+
+    run(go)
+
+
+@admin.command("retry")
+def admin_retry(
+    job_id: Annotated[str | None, typer.Argument()] = None,
+    failed: Annotated[
+        bool, typer.Option("--failed", help="retry every crate's last failed job")
+    ] = False,
+) -> None:
+    """Queue failed jobs again."""
+    from .admin import retry
+
+    async def go(settings: Settings) -> None:
+        async with light(settings) as c:
+            ids = await retry(c.pool, c.redis, settings, job_id, failed)
+            out.print(f"requeued {len(ids)} job(s): {', '.join(ids)}")
+
+    run(go)
+
+
+@admin.command("cleanup")
+def admin_cleanup(
+    older_than: Annotated[str, typer.Option("--older-than", help="age like 30d or 12h")] = "30d",
+) -> None:
+    """Delete complete jobs older than the given age."""
+    from .admin import cleanup
+
+    unit = older_than[-1:]
+    try:
+        days = (
+            float(older_than[:-1]) / (24 if unit == "h" else 1)
+            if unit in "dh"
+            else float(older_than)
+        )
+    except ValueError:
+        err.print("[red]error:[/red] --older-than takes an age like 30d or 12h")
+        raise typer.Exit(2) from None
+
+    async def go(settings: Settings) -> None:
+        async with light(settings) as c:
+            out.print(f"deleted {await cleanup(c.pool, days)} complete job(s)")
+
+    run(go)
+
+
+@admin.command("reindex")
+def admin_reindex(
+    missing: Annotated[
+        bool, typer.Option("--missing", help="crates with missing embeddings or a failed last job")
+    ] = True,
+) -> None:
+    """Queue re-indexing of crates that need it."""
+    from .admin import reindex_missing
+
+    async def go(settings: Settings) -> None:
+        async with light(settings) as c:
+            queued = await reindex_missing(c.pool, c.redis, settings)
+            out.print(f"queued {len(queued)} re-index job(s) " + ", ".join(queued))
+
+    run(go)
+
+
+@admin.command("verify")
+def admin_verify(
+    repair: Annotated[bool, typer.Option("--repair", help="fix the drift found")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Compare Postgres chunk counts with vector store points per crate."""
+    from .admin import verify
+
+    async def go(settings: Settings) -> int:
+        async with open_deps(settings) as d:
+            drift = await verify(d.pool, d.redis, settings, d.store, repair=repair)
+        if as_json:
+            sys.stdout.write("[" + ",".join(x.model_dump_json() for x in drift) + "]\n")
+        elif not drift:
+            out.print("clean: every crate's points match its Postgres chunks")
+        for x in drift if not as_json else []:
+            out.print(
+                f"{x.crate} {x.version or ''}: postgres {x.postgres_chunks} chunks,"
+                f" store {x.store_points} points ({x.stray_points} stray)"
+                + (f" → {x.repaired}" if x.repaired else "")
+            )
+        return 1 if drift and not repair else 0
+
+    raise typer.Exit(run(go))
+
+
+@admin.command("health")
+def admin_health(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Check Postgres, Redis, the vector store, workers and the arq health record."""
+    from .admin import health
+
+    async def go(settings: Settings) -> int:
+        async with light(settings) as c:
+            store = None
+            stack = AsyncExitStack()
+            try:
+                from .store import collection_spec, open_store
+
+                if settings.qdrant_url:
+                    from .embed import make_embedder
+
+                    emb = make_embedder(settings)
+                    store = await open_store(
+                        settings, collection_spec(emb.model_name, emb.dimension)
+                    )
+                    stack.push_async_callback(store.close)
+                res = await health(c.pool, c.redis, settings, store)
+            finally:
+                await stack.aclose()
+        emit(res, as_json, lambda h: out.print("\n".join(f"{k}: {v}" for k, v in h.checks.items())))
+        return 0 if res.ok else 1
+
+    raise typer.Exit(run(go))

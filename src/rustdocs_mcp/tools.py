@@ -20,6 +20,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 
 from . import ops
+from .admin import QueueStats, queue_stats
 from .deps import Deps, open_deps
 from .errors import RustdocsError
 from .schemas import (
@@ -205,5 +206,13 @@ def build_server(
         """The whole documentation of one item, e.g. ("serde", "serde::de::Deserialize") or
         ("bytes", "Bytes::slice"): signature, full docs with examples, docs.rs URL."""
         return await ops.get_item(_deps(ctx).pool, crate_name, path)
+
+    @mcp.tool()
+    @raises_tool_errors
+    async def rust_queue_stats(ctx: Context[App, Any]) -> QueueStats:
+        """Queue statistics: jobs by status and operation, last-hour throughput and success
+        rate, mean and p95 job time, workers alive."""
+        d = _deps(ctx)
+        return await queue_stats(d.pool, d.redis, d.settings)
 
     return mcp
