@@ -17,8 +17,8 @@ from redis.exceptions import RedisError
 
 from .db import open_pool
 from .docsrs import DocsRsClient
-from .embed import Embedder, make_embedder
-from .errors import ServiceUnavailable
+from .embed import Embedder, make_embedder, probe_dimension
+from .errors import ConfigError, ServiceUnavailable
 from .ratelimit import RedisRateLimiter
 from .settings import Settings
 from .store import VectorStore, collection_spec, open_store
@@ -76,7 +76,11 @@ async def open_deps(
             embedder = make_embedder(settings)
             stack.push_async_callback(embedder.aclose)
         if store is None:
-            spec = collection_spec(embedder.model_name, embedder.dimension)
+            try:
+                dimension = embedder.dimension
+            except ConfigError:  # an OpenAI-compatible model of unknown size: ask it
+                dimension = await probe_dimension(embedder)
+            spec = collection_spec(embedder.model_name, dimension)
             store = await open_store(settings, spec)
             stack.push_async_callback(store.close)
         await store.ensure_collection()

@@ -86,8 +86,12 @@ def make_embedder(settings: Settings) -> Embedder:
 
 
 async def probe_dimension(embedder: Embedder) -> int:
-    """The vector size, found by embedding a probe text (for models of unknown size)."""
+    """The vector size, found by embedding a probe text (for models of unknown size).
+
+    An OpenAI-compatible embedder remembers it, so `dimension` answers from then on."""
     (vector,) = await embedder.embed(["dimension probe"])
+    if isinstance(embedder, OpenAIEmbedder) and embedder._dimension is None:
+        embedder._dimension = len(vector)
     return len(vector)
 
 
