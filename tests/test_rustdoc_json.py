@@ -20,6 +20,7 @@ from rustdocs_mcp.rustdoc_json import (
     UnsupportedFormat,
     features_of,
     parse_crate_json,
+    strip_hidden_lines,
 )
 from rustdocs_mcp.rustdoc_render import render_fn, render_impl_header, render_type
 
@@ -908,3 +909,18 @@ def test_malformed_items_anywhere_are_skipped_not_fatal(caplog: pytest.LogCaptur
     paths = {i.path for i in items}
     assert {"bytes::Bytes", "bytes::buf::Buf", "bytes::BytesMut::freeze"} <= paths
     assert "skipping" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("docs", "expected"),
+    [
+        ("```\n# use x;\nlet a = 1;\n```", "```\nlet a = 1;\n```"),
+        ("```rust,no_run\n#\n# fn main() {\nrun();\n# }\n```", "```rust,no_run\nrun();\n```"),
+        ("```\n## literal hash\n```", "```\n# literal hash\n```"),
+        ("```text\n# kept\n```", "```text\n# kept\n```"),
+        ("# Examples\n\nplain text", "# Examples\n\nplain text"),
+        ("```\n#[derive(Debug)]\nstruct S;\n```", "```\n#[derive(Debug)]\nstruct S;\n```"),
+    ],
+)
+def test_hidden_doctest_lines_are_dropped_as_rustdoc_html_does(docs: str, expected: str) -> None:
+    assert strip_hidden_lines(docs) == expected

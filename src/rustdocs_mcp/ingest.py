@@ -288,7 +288,14 @@ async def index_release(
                 for item in got.items:
                     if item.url in idx.items:
                         continue
-                    parts = chunk(item, max_tokens=max_tokens, count=deps.embedder.count_tokens)
+                    # Trait-impl members mostly repeat the trait's docs: they stay in Postgres
+                    # (exact path lookups, get_rust_item) but are not embedded, so they do not
+                    # crowd the real answers out of semantic search (measured on tests/eval).
+                    parts = (
+                        []
+                        if item.impl_of
+                        else chunk(item, max_tokens=max_tokens, count=deps.embedder.count_tokens)
+                    )
                     idx.items[item.url] = item
                     idx.chunks[item.url] = parts
                     pending.extend(parts)

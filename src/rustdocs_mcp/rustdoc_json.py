@@ -352,7 +352,7 @@ class _Parser:
                 kind=kind,
                 signature=extra.pop("signature", None)
                 or render_decl(item, self.get, path.rsplit("::", 1)[-1]),
-                docs=extra.pop("docs", None) or item.get("docs") or "",
+                docs=strip_hidden_lines(extra.pop("docs", None) or item.get("docs") or ""),
                 url=url,
                 deprecated=_deprecation(item.get("deprecation")),
                 **extra,
@@ -525,6 +525,57 @@ class _Parser:
             raise TypeError(f"expected a list of ids, got {str(ids)[:40]!r}")
         items = (self.get(i) for i in ids if i is not None)
         return [i for i in items if i is not None and (i.get("name") or "impl" in i["inner"])]
+
+
+_FENCE = re.compile(r"^\s*(```+|~~~+)\s*([^`]*)$")
+_RUST_FENCE_WORDS = frozenset(
+    [
+        "rust",
+        "ignore",
+        "no_run",
+        "should_panic",
+        "compile_fail",
+        "edition2015",
+        "edition2018",
+        "edition2021",
+        "edition2024",
+        "standalone_crate",
+        "test_harness",
+    ]
+)
+
+
+def _is_rust_fence(info: str) -> bool:
+    words = [w for w in re.split(r"[,\s]+", info.strip()) if w]
+    return all(w in _RUST_FENCE_WORDS or w.startswith("E0") for w in words)
+
+
+def strip_hidden_lines(docs: str) -> str:
+    """Drop doctest lines rustdoc hides (`# use x;`) from Rust code blocks, as its HTML does;
+    `##` at the start of a line stands for a literal `#`."""
+    if "#" not in docs or ("`" not in docs and "~" not in docs):
+        return docs
+    out: list[str] = []
+    fence: str | None = None
+    rust = False
+    for line in docs.split("\n"):
+        m = _FENCE.match(line)
+        if fence is None and m:
+            fence, rust = m.group(1), _is_rust_fence(m.group(2))
+        elif (
+            fence is not None
+            and line.strip().startswith(fence[:3])
+            and not line.strip()[3:].strip("`~")
+        ):
+            fence = None
+        elif fence is not None and rust:
+            stripped = line.lstrip()
+            if stripped == "#" or stripped.startswith("# "):
+                continue
+            if stripped.startswith("##"):
+                line = line.replace("##", "#", 1)
+        out.append(line)
+    return "\n".join(out)
 
 
 def _hidden(item: Mapping[str, Any]) -> bool:

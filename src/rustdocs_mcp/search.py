@@ -88,7 +88,7 @@ async def exact_matches(
     """Items whose path is `path` or ends with `::path`, best first."""
     rows = await pool.fetch(
         """
-        SELECT d.crate_name, d.version, d.path, d.kind, d.signature, d.docs, d.url
+        SELECT d.crate_name, d.version, d.path, d.kind, d.signature, d.docs, d.url, d.impl_of
         FROM documents d
         JOIN unnest($2::text[], $3::text[]) AS r(crate, version)
           ON d.crate_name = r.crate AND d.version = r.version
@@ -105,11 +105,13 @@ async def exact_matches(
         rows,
         key=lambda r: (
             r["path"].lower() != path,
+            r["impl_of"] is not None,  # definitions before trait-impl members
             _KIND_RANK.get(r["kind"], 5),
             r["path"].count("::"),
             len(r["path"]),
         ),
     )
+    unique = list({(r["crate_name"], r["path"]): r for r in reversed(ranked)}.values())[::-1]
     return [
         ItemHit(
             crate=r["crate_name"],
@@ -121,14 +123,24 @@ async def exact_matches(
             url=r["url"],
             score=1.0,
         )
-        for r in ranked[:limit]
+        for r in unique[:limit]
     ]
+
+
+# Crate and module overviews mention everything; they win too many specific questions.
+MODULE_WEIGHT = 0.5
 
 
 def group_hits(hits: list[Hit], limit: int) -> list[ItemHit]:
     """Collapse chunks of one item into one result, keeping its best-scoring chunk."""
     best: dict[str, ItemHit] = {}
-    for h in hits:
+    weighted = [
+        Hit(
+            h.id, h.score * (MODULE_WEIGHT if h.payload.get("kind") == "module" else 1.0), h.payload
+        )
+        for h in hits
+    ]
+    for h in sorted(weighted, key=lambda h: -h.score):
         p = h.payload
         url = str(p.get("url", h.id))
         if url in best:

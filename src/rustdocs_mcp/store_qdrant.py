@@ -20,6 +20,7 @@ from .errors import EmbeddingModelMismatch, StoreUnavailable
 from .store import (
     DENSE,
     RELEASE,
+    RRF_K,
     SPARSE,
     UPSERT_BATCH,
     CollectionSpec,
@@ -251,8 +252,7 @@ class QdrantServerStore:
                     models.Prefetch(query=list(dense), using=DENSE, limit=fetch),
                     models.Prefetch(query=sparse_q, using=SPARSE, limit=fetch),
                 ],
-                # Qdrant's default RRF constant is RRF_K (2); the edge store passes it explicitly.
-                "query": models.FusionQuery(fusion=models.Fusion.RRF),
+                "query": models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
             }
         elif mode in ("hybrid", "dense"):
             if dense is None:
