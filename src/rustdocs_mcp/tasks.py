@@ -17,6 +17,7 @@ from typing import Any
 
 from arq import Retry
 from arq.connections import RedisSettings
+from arq.constants import in_progress_key_prefix
 
 from . import jobs
 from .deps import Deps, open_deps
@@ -156,6 +157,9 @@ async def reconcile(deps: Deps) -> dict[str, int]:
     for row in stale:
         moved = await jobs.requeue_lost(deps.pool, row["id"], row["worker_id"])
         if moved is not None and moved.status == "queued":
+            # arq marks a started job in progress for the whole job timeout; the dead
+            # worker will never clear it, so clear it here and the job can run again.
+            await deps.redis.delete(in_progress_key_prefix + str(row["id"]))
             requeued += 1
     queued = await deps.pool.fetch("SELECT id FROM crate_jobs WHERE status = 'queued'")
     enqueued = 0

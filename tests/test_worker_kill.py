@@ -1,0 +1,97 @@
+"""A worker process killed mid-ingest: another worker finishes the job, nothing lost or doubled.
+
+Real arq worker processes (`arq worker.WorkerSettings`), real Postgres and Redis, the fake
+docs.rs; the embedded vector store is shared by the two workers in turn (the first dies, its
+file lock dies with it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from fake_docsrs import FakeDocsRsServer
+
+from rustdocs_mcp import jobs
+from rustdocs_mcp.deps import Deps
+from rustdocs_mcp.ops import enqueue_job
+from rustdocs_mcp.store import collection_spec, open_store
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def start_worker(deps: Deps, data_dir: Path, *, burst: bool) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "RUSTDOCS_DATABASE_URL": deps.settings.database_url,
+        "RUSTDOCS_REDIS_URL": deps.settings.redis_url,
+        "RUSTDOCS_QUEUE_NAME": deps.settings.queue_name,
+        "RUSTDOCS_DATA_DIR": str(data_dir),
+        "RUSTDOCS_DOCSRS_URL": deps.settings.docsrs_url,
+        "RUSTDOCS_DOCSRS_RATE_LIMIT": "50",
+        "RUSTDOCS_HEARTBEAT_INTERVAL": "0.3",
+        "RUSTDOCS_HEARTBEAT_STALE_AFTER": "2",
+        "RUSTDOCS_LOG_LEVEL": "WARNING",
+    }
+    cmd = [sys.executable, "-m", "arq", "worker.WorkerSettings", *(["--burst"] if burst else [])]
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+
+
+async def test_sigkill_mid_ingest_then_another_worker_completes_the_job(
+    deps: Deps, docsrs: FakeDocsRsServer, tmp_path: Path
+) -> None:
+    docsrs.state.no_json.add("bytes")  # the HTML path: many pages, so the kill lands mid-job
+    docsrs.state.latency = 0.1
+    job, _ = await jobs.create(deps.pool, crate_name="bytes", operation="ingest")
+    await enqueue_job(deps.redis, deps.settings, job)
+
+    first = start_worker(deps, tmp_path, burst=False)
+    try:
+        for _ in range(1200):
+            current = await jobs.get(deps.pool, job.id)
+            if current.embeddings > 0 or current.status in ("complete", "failed"):
+                break
+            await asyncio.sleep(0.05)
+        assert current.status == "running", current.error
+        assert current.embeddings > 0  # points were written before the kill
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+    assert (await jobs.get(deps.pool, job.id)).status == "running"  # left behind by the dead
+
+    await asyncio.sleep(2.5)  # the dead worker's heartbeat goes stale
+    docsrs.state.latency = 0.0
+    second = start_worker(deps, tmp_path, burst=True)
+    try:
+        for _ in range(2400):
+            done = await jobs.get(deps.pool, job.id)
+            if done.status in ("complete", "failed"):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        second.terminate()
+        second.wait(timeout=60)
+    assert done.status == "complete", done.error
+    assert done.attempts == 2
+    pg_points = {
+        str(r["point_id"])
+        for r in await deps.pool.fetch("SELECT point_id FROM chunks WHERE crate_name = 'bytes'")
+    }
+    assert len(pg_points) == done.chunks
+    store = await open_store(
+        deps.settings.model_copy(update={"data_dir": tmp_path}),
+        collection_spec(deps.embedder.model_name, deps.embedder.dimension),
+    )
+    try:
+        assert await store.count("bytes") == len(pg_points)  # no duplicates, no losses
+        assert await store.existing_ids(sorted(pg_points)) == pg_points
+    finally:
+        await store.close()
+    lost = await deps.pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE job_id = $1 AND action = 'job.worker_lost'", job.id
+    )
+    assert lost == 1
