@@ -95,3 +95,41 @@ async def test_sigkill_mid_ingest_then_another_worker_completes_the_job(
         "SELECT count(*) FROM audit_log WHERE job_id = $1 AND action = 'job.worker_lost'", job.id
     )
     assert lost == 1
+
+
+async def test_sigterm_hands_the_running_job_back_and_the_next_worker_finishes_it(
+    deps: Deps, docsrs: FakeDocsRsServer, tmp_path: Path
+) -> None:
+    docsrs.state.no_json.add("bytes")
+    docsrs.state.latency = 0.1
+    job, _ = await jobs.create(deps.pool, crate_name="bytes", operation="ingest")
+    await enqueue_job(deps.redis, deps.settings, job)
+    worker = start_worker(deps, tmp_path, burst=False)
+    try:
+        for _ in range(1200):
+            current = await jobs.get(deps.pool, job.id)
+            if current.status != "queued" and current.progress > 5:
+                break
+            await asyncio.sleep(0.05)
+        assert current.status == "running", current.error
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+    handed = await jobs.get(deps.pool, job.id)
+    assert handed.status == "queued"
+    assert handed.attempts == 0  # an interrupted attempt is not counted
+    assert handed.stage == "interrupted"
+
+    docsrs.state.latency = 0.0
+    second = start_worker(deps, tmp_path, burst=True)
+    try:
+        for _ in range(2400):
+            done = await jobs.get(deps.pool, job.id)
+            if done.status in ("complete", "failed"):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        second.terminate()
+        second.wait(timeout=60)
+    assert done.status == "complete", done.error
+    assert done.attempts == 1
