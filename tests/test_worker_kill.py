@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 from fake_docsrs import FakeDocsRsServer
@@ -22,6 +23,16 @@ from rustdocs_mcp.ops import enqueue_job
 from rustdocs_mcp.store import collection_spec, open_store
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+async def finished(deps: Deps, job_id: uuid.UUID, polls: int = 2400) -> jobs.Job:
+    """The job once complete or failed (polled every 50 ms)."""
+    for _ in range(polls):
+        job = await jobs.get(deps.pool, job_id)
+        if job.status in ("complete", "failed"):
+            return job
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish")
 
 
 def start_worker(deps: Deps, data_dir: Path, *, burst: bool) -> subprocess.Popen[bytes]:
@@ -63,15 +74,17 @@ async def test_sigkill_mid_ingest_then_another_worker_completes_the_job(
         first.wait(timeout=30)
     assert (await jobs.get(deps.pool, job.id)).status == "running"  # left behind by the dead
 
-    await asyncio.sleep(2.5)  # the dead worker's heartbeat goes stale
+    # Wait until the dead worker's last heartbeat is older than the stale limit (2 s).
+    for _ in range(200):
+        if await deps.pool.fetchval(
+            "SELECT bool_and(last_beat < now() - interval '2.2 seconds') FROM workers"
+        ):
+            break
+        await asyncio.sleep(0.05)
     docsrs.state.latency = 0.0
     second = start_worker(deps, tmp_path, burst=True)
     try:
-        for _ in range(2400):
-            done = await jobs.get(deps.pool, job.id)
-            if done.status in ("complete", "failed"):
-                break
-            await asyncio.sleep(0.05)
+        done = await finished(deps, job.id)
     finally:
         second.terminate()
         second.wait(timeout=60)
@@ -123,11 +136,7 @@ async def test_sigterm_hands_the_running_job_back_and_the_next_worker_finishes_i
     docsrs.state.latency = 0.0
     second = start_worker(deps, tmp_path, burst=True)
     try:
-        for _ in range(2400):
-            done = await jobs.get(deps.pool, job.id)
-            if done.status in ("complete", "failed"):
-                break
-            await asyncio.sleep(0.05)
+        done = await finished(deps, job.id)
     finally:
         second.terminate()
         second.wait(timeout=60)

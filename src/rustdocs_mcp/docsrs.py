@@ -7,6 +7,7 @@ exponential backoff and jitter, honouring Retry-After. 404 and other 4xx are ans
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import random
@@ -225,9 +226,12 @@ class DocsRsClient:
             return None
         if resp.status != 200:
             raise DocsRsUnavailable(f"docs.rs answered {resp.status} for {url}")
+
+        def decode(body: bytes) -> Any:
+            return orjson.loads(_decompress(body, self.max_json_bytes, url))
+
         try:
-            raw = _decompress(resp.body, self.max_json_bytes, url)
-            doc = orjson.loads(raw)
+            doc = await asyncio.to_thread(decode, resp.body)  # tens of MB: off the event loop
         except TooLarge as e:
             log.warning("rustdoc JSON skipped: %s; falling back to HTML", e)
             return None

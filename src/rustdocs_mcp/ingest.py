@@ -130,19 +130,19 @@ async def html_batches(
                 seen.add(u)
                 todo.append(u)
 
-    def links(parse_links: Callable[[str, str], list[str]], html: str, url: str) -> None:
+    async def links(parse_links: Callable[[str, str], list[str]], html: str, url: str) -> None:
         try:
-            discover(parse_links(html, url))
+            discover(await asyncio.to_thread(parse_links, html, url))
         except MalformedDocument as e:
             log.warning("no links read from %s: %s", url, e)
 
     seen.add(root + "index.html")
     all_html = await client.fetch_page(root + "all.html")
     counts.pages_fetched += 1
-    links(parse_module_items, release.root_html, root + "index.html")
+    await links(parse_module_items, release.root_html, root + "index.html")
     if all_html:
-        links(parse_all_items, all_html, root + "all.html")
-    root_items = _parse(release.root_html, release, root + "index.html")
+        await links(parse_all_items, all_html, root + "all.html")
+    root_items = await asyncio.to_thread(_parse, release.root_html, release, root + "index.html")
     done = 1
     yield Batch(root_items, done, len(todo) + 1)
 
@@ -163,8 +163,10 @@ async def html_batches(
                 yield Batch([], done, len(todo) + 1)
                 continue
             if url.endswith("/index.html"):
-                links(parse_module_items, html, url)
-            yield Batch(_parse(html, release, url), done, len(todo) + 1)
+                await links(parse_module_items, html, url)
+            # Parsing is CPU work: off the event loop, so heartbeats and requests keep time.
+            items = await asyncio.to_thread(_parse, html, release, url)
+            yield Batch(items, done, len(todo) + 1)
 
 
 def _parse(html: str, release: Release, url: str) -> list[DocItem]:
@@ -325,8 +327,10 @@ async def source_batches(
     counts.pages_fetched += 1
     if doc is not None:
         try:
-            items = parse_crate_json(
-                doc, crate=release.crate, version=release.version, docs_base=release.docs_base
+            items = await asyncio.to_thread(
+                lambda: parse_crate_json(
+                    doc, crate=release.crate, version=release.version, docs_base=release.docs_base
+                )
             )
         except UnsupportedFormat as e:
             log.info("%s %s: %s; using the HTML pages", release.crate, release.version, e)

@@ -22,7 +22,6 @@ from .schemas import (
     ItemDoc,
     JobStatus,
     RemoveResult,
-    SearchHit,
     SearchResult,
     StatusResult,
     check_crate_name,
@@ -279,22 +278,7 @@ async def search_docs(
     hits = await search(
         pool, store, embedder, query, crate=name, version=version, kind=kind, limit=limit
     )
-    return SearchResult(
-        query=query,
-        results=[
-            SearchHit(
-                crate=h.crate,
-                version=h.version,
-                path=h.path,
-                kind=h.kind,
-                signature=h.signature,
-                snippet=h.snippet,
-                url=h.url,
-                score=h.score,
-            )
-            for h in hits
-        ],
-    )
+    return SearchResult(query=query, results=hits)
 
 
 async def get_item(pool: asyncpg.Pool, crate_name: str, path: str) -> ItemDoc:

@@ -8,30 +8,18 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
 
 import asyncpg
 
 from .embed import Embedder
 from .errors import InvalidInput, NotIndexed
+from .schemas import SearchHit as ItemHit
 from .sparse import encode_query
 from .store import Hit, SearchFilter, SearchMode, VectorStore
 
 log = logging.getLogger(__name__)
 
 MAX_LIMIT = 50
-
-
-@dataclass(frozen=True, slots=True)
-class ItemHit:
-    crate: str
-    version: str
-    path: str
-    kind: str
-    signature: str
-    snippet: str
-    url: str
-    score: float
 
 
 async def live_releases(
