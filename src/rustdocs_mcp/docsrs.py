@@ -23,6 +23,7 @@ import orjson
 import zstandard
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
+from . import metrics
 from .errors import (
     CrateNotFound,
     DocsRsUnavailable,
@@ -133,6 +134,7 @@ class DocsRsClient:
             self.on_request()
         try:
             async with self.http.stream("GET", url) as r:
+                metrics.DOCSRS_REQUESTS.inc(label=str(r.status_code))
                 if r.status_code == 429 or r.status_code >= 500:
                     raise _Retryable(
                         f"docs.rs answered {r.status_code} for {url}",

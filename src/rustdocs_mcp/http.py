@@ -6,16 +6,17 @@ import hmac
 import ipaddress
 import logging
 import socket
-from typing import Any
 
 import uvicorn
 from mcp.server import MCPServer
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from . import metrics
 from .errors import ConfigError
 from .settings import Settings
+from .tools import App, running_app
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
-def http_app(server: MCPServer[Any], settings: Settings, host: str) -> ASGIApp:
+def http_app(server: MCPServer[App], settings: Settings, host: str) -> ASGIApp:
     token = settings.http_token.get_secret_value() if settings.http_token else None
     if not token and not is_loopback(host):
         raise ConfigError(
@@ -69,12 +70,20 @@ def http_app(server: MCPServer[Any], settings: Settings, host: str) -> ASGIApp:
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    async def prometheus(_: Request) -> Response:
+        app = running_app(server)
+        if app is None:
+            return PlainTextResponse("starting\n", status_code=503)
+        body = await metrics.render(app.deps.pool)
+        return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
+
     starlette = server.streamable_http_app(host=host)
     starlette.add_route("/healthz", healthz, methods=["GET"])
+    starlette.add_route("/metrics", prometheus, methods=["GET"])
     return BearerAuth(starlette, token) if token else starlette
 
 
-async def serve_http(server: MCPServer[Any], settings: Settings, *, host: str, port: int) -> None:
+async def serve_http(server: MCPServer[App], settings: Settings, *, host: str, port: int) -> None:
     app = http_app(server, settings, host)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
     log.info("serving MCP over streamable HTTP on http://%s:%d/mcp", host, port)

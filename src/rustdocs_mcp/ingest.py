@@ -23,7 +23,7 @@ from urllib.parse import urldefrag
 
 import asyncpg
 
-from . import jobs
+from . import jobs, metrics
 from .chunk import chunk
 from .db import Executor
 from .deps import Deps
@@ -199,7 +199,10 @@ async def _vectors_for(
         counts.embeddings_reused += len(out)
     todo = [c for c in new if c.id not in out]
     if todo:
+        started = time.monotonic()
         dense = await deps.embedder.embed([c.text for c in todo])
+        metrics.EMBEDDINGS.inc(len(todo))
+        metrics.EMBED_SECONDS.inc(time.monotonic() - started)
         for c, vec in zip(todo, dense, strict=True):
             out[c.id] = StoredVectors(list(vec), encode_document(c.text))
         counts.embeddings += len(todo)

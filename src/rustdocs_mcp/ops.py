@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import math
 import re
+import time
 
 import asyncpg
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
-from . import jobs
+from . import jobs, metrics
 from .embed import Embedder
 from .errors import InvalidInput, NotIndexed, ServiceUnavailable
 from .jobs import Job
@@ -275,9 +276,11 @@ async def search_docs(
         raise InvalidInput(f"kind must be one of: {', '.join(ITEM_KINDS)}")
     if version is not None and not name:
         raise InvalidInput("version filters need crate_name too")
+    started = time.perf_counter()
     hits = await search(
         pool, store, embedder, query, crate=name, version=version, kind=kind, limit=limit
     )
+    metrics.SEARCH_SECONDS.observe(time.perf_counter() - started)
     return SearchResult(query=query, results=hits)
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
@@ -58,6 +59,14 @@ class App:
     worker: Worker | None
 
 
+# The App of each running server, for HTTP routes outside MCP (/metrics).
+_RUNNING: weakref.WeakKeyDictionary[MCPServer[App], App] = weakref.WeakKeyDictionary()
+
+
+def running_app(server: MCPServer[App]) -> App | None:
+    return _RUNNING.get(server)
+
+
 def _deps(ctx: Context[App, Any]) -> Deps:
     app: App = ctx.request_context.lifespan_context
     return app.deps
@@ -102,14 +111,18 @@ def build_server(
     with_worker = settings.embedded_store if run_worker is None else run_worker
 
     @asynccontextmanager
-    async def lifespan(_: MCPServer[App]) -> AsyncIterator[App]:
+    async def lifespan(server: MCPServer[App]) -> AsyncIterator[App]:
         opener = deps_factory or open_deps
-        async with opener(settings) as deps:
-            if with_worker:
-                async with run_embedded_worker(deps) as worker:
-                    yield App(deps, worker)
-            else:
-                yield App(deps, None)
+        async with opener(settings) as deps, AsyncExitStack() as stack:
+            worker = (
+                await stack.enter_async_context(run_embedded_worker(deps)) if with_worker else None
+            )
+            app = App(deps, worker)
+            _RUNNING[server] = app
+            try:
+                yield app
+            finally:
+                _RUNNING.pop(server, None)
 
     mcp: MCPServer[App] = MCPServer(
         "rustdocs-mcp", instructions=INSTRUCTIONS, version="0.1.0", lifespan=lifespan
