@@ -30,6 +30,7 @@ from rustdocs_mcp.onnx_model import (
     TOKENIZER_FILE,
     OnnxEmbedder,
     _Cancelled,
+    local_embedder,
     packaged_model_file,
 )
 from rustdocs_mcp.settings import Settings
@@ -389,3 +390,21 @@ async def test_make_embedder_builds_openai_provider_from_settings() -> None:
         8192,
     )
     await embedder.aclose()
+
+
+async def test_the_fused_graph_is_cached_and_a_broken_cache_is_rebuilt(tmp_path: Path) -> None:
+    first = local_embedder(
+        model_name="all-MiniLM-L6-v2", model_path=None, batch_size=8, threads=1, cache_dir=tmp_path
+    )
+    (cached,) = tmp_path.glob("fused-*.onnx")
+    reference = (await first.embed(["a Rust doc comment"]))[0]
+    second = local_embedder(
+        model_name="all-MiniLM-L6-v2", model_path=None, batch_size=8, threads=1, cache_dir=tmp_path
+    )
+    assert np.allclose((await second.embed(["a Rust doc comment"]))[0], reference, atol=1e-5)
+    cached.write_bytes(b"not an onnx model")
+    third = local_embedder(
+        model_name="all-MiniLM-L6-v2", model_path=None, batch_size=8, threads=1, cache_dir=tmp_path
+    )
+    assert np.allclose((await third.embed(["a Rust doc comment"]))[0], reference, atol=1e-5)
+    assert not cached.exists()  # the unreadable cache was dropped

@@ -70,6 +70,7 @@ def make_embedder(settings: Settings) -> Embedder:
             model_path=settings.embedding_model_path,
             batch_size=settings.embedding_batch_size,
             threads=settings.embedding_threads,
+            cache_dir=settings.data_dir / "models",
         )
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
     client = openai.AsyncOpenAI(

@@ -106,9 +106,12 @@ class OnnxEmbedder:
         model_sha256: str | None = None,
         tokenizer_sha256: str | None = None,
         fuse_bert_heads: int | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
         """`fuse_bert_heads`: rebuild the graph of this BERT encoder (with that many attention
-        heads) from its weights out of ONNX Runtime's fused operators, which runs faster."""
+        heads) from its weights out of ONNX Runtime's fused operators, which runs faster.
+        `cache_dir`: keep the rebuilt graph there, so later starts skip the rebuild (and its
+        memory peak)."""
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -145,10 +148,21 @@ class OnnxEmbedder:
         try:
             model: str | bytes = str(model_file)
             if fuse_bert_heads:
-                model = fused_bert_graph(model_file, fuse_bert_heads)
-            self._session = ort.InferenceSession(
-                model, sess_options=options, providers=["CPUExecutionProvider"]
-            )
+                model = _fused_cached(model_file, fuse_bert_heads, model_sha256, cache_dir)
+            try:
+                self._session = ort.InferenceSession(
+                    model, sess_options=options, providers=["CPUExecutionProvider"]
+                )
+            except Exception:
+                if not (fuse_bert_heads and isinstance(model, str) and model != str(model_file)):
+                    raise
+                logger.warning("cached model graph %s is unreadable; rebuilding it", model)
+                Path(model).unlink(missing_ok=True)
+                self._session = ort.InferenceSession(
+                    fused_bert_graph(model_file, fuse_bert_heads),
+                    sess_options=options,
+                    providers=["CPUExecutionProvider"],
+                )
         except Exception as e:
             raise ConfigError(f"cannot load ONNX model {model_file}: {e}") from e
 
@@ -373,12 +387,33 @@ def _max_tokens_for(model_dir: Path) -> int:
     return DEFAULT_MAX_TOKENS
 
 
+def _fused_cached(
+    model_file: Path, heads: int, sha256: str | None, cache_dir: Path | None
+) -> str | bytes:
+    """The fused graph: a cached file when there is one, else rebuilt (and cached)."""
+    if cache_dir is None or sha256 is None:
+        return fused_bert_graph(model_file, heads)
+    cached = cache_dir / f"fused-{sha256[:16]}-h{heads}.onnx"
+    if cached.is_file():
+        return str(cached)
+    graph = fused_bert_graph(model_file, heads)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(graph)
+        os.replace(tmp, cached)
+    except OSError as e:
+        logger.warning("could not cache the fused model graph in %s: %s", cache_dir, e)
+    return graph
+
+
 def local_embedder(
     *,
     model_name: str,
     model_path: Path | None,
     batch_size: int,
     threads: int,
+    cache_dir: Path | None = None,
 ) -> OnnxEmbedder:
     """The packaged all-MiniLM-L6-v2, or the model in `model_path`."""
     if model_path is None:
@@ -397,6 +432,7 @@ def local_embedder(
             model_sha256=MODEL_SHA256,
             tokenizer_sha256=TOKENIZER_SHA256,
             fuse_bert_heads=12,
+            cache_dir=cache_dir,
         )
     if not model_path.is_dir():
         raise ConfigError(
