@@ -39,10 +39,17 @@ class HtmlOnly(DocsRsClient):
         return None
 
 
+def link_model_cache(data_dir: Path, cache: Path) -> None:
+    cache.mkdir(parents=True, exist_ok=True)
+    (data_dir / "models").symlink_to(cache.resolve())
+
+
 async def one(crate: str, path: str, args: argparse.Namespace) -> dict[str, Any]:
     db = f"rustdocs_bench_{os.getpid()}"
     admin = args.pg.rsplit("/", 1)[0] + "/postgres"
     with tempfile.TemporaryDirectory() as data_dir:
+        if args.model_cache:  # share the rebuilt model graph between cases, as an install does
+            link_model_cache(Path(data_dir), Path(args.model_cache))
         settings = Settings(
             database_url=args.pg.rsplit("/", 1)[0] + f"/{db}",
             redis_url=args.redis,
@@ -93,6 +100,11 @@ def main() -> None:
     ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     ap.add_argument("--redis", default="redis://127.0.0.1:6379/14")
     ap.add_argument("--rate", type=float, default=1000.0, help="docs.rs requests per second")
+    ap.add_argument(
+        "--model-cache",
+        default=str(Path(tempfile.gettempdir()) / "rustdocs-bench-models"),
+        help="directory for the cached model graph ('' to rebuild it in every case)",
+    )
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:

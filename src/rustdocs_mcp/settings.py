@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     embedding_provider: Literal["local", "openai"] = "local"
     embedding_model: str = ""  # empty: the provider's default
     embedding_model_path: Path | None = None  # local: a directory with model.onnx + tokenizer.json
-    embedding_batch_size: int = Field(default=32, ge=1, le=2048)
+    embedding_batch_size: int = Field(default=8, ge=1, le=2048)  # measured: bench/ingest.py
     embedding_threads: int = Field(default=0, ge=0)  # 0: all cores
     openai_base_url: str | None = None
     openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
