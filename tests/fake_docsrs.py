@@ -68,6 +68,7 @@ class State:
     faults: list[tuple[re.Pattern[str], list[int]]] = field(default_factory=list)
     overrides: dict[str, bytes] = field(default_factory=dict)
     no_json: set[str] = field(default_factory=set)
+    redirects: dict[str, str] = field(default_factory=dict)
     retry_after: int = 0
     latency: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -94,6 +95,8 @@ class _Handler(BaseHTTPRequestHandler):
         if status is not None:
             headers = {"Retry-After": str(st.retry_after)} if status in (429, 503) else {}
             return self._send(path, status, b"<h1>error</h1>", "text/html", headers)
+        if path in st.redirects:
+            return self._send(path, 302, b"", "text/plain", {"Location": st.redirects[path]})
         if path in st.overrides:
             return self._send(path, 200, st.overrides[path], "text/html; charset=utf-8")
         try:
@@ -205,6 +208,7 @@ class FakeDocsRsServer(ThreadingHTTPServer):
             self.state.faults.clear()
             self.state.overrides.clear()
             self.state.no_json.clear()
+            self.state.redirects.clear()
             self.state.retry_after = 0
             self.state.latency = 0.0
 
