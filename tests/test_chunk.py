@@ -108,3 +108,24 @@ def test_a_huge_signature_is_truncated_in_the_header() -> None:
     (first, *_) = chunk(item("Docs.", signature=sig), max_tokens=128)
     assert first.text.split("\n")[1].endswith(" …")
     assert approx_tokens(first.text) <= 126
+
+
+@pytest.mark.parametrize(
+    ("docs", "expected"),
+    [
+        ("First paragraph.\n\nSecond.", "First paragraph."),
+        (
+            "[![github]](https://github.com/x/y)&ensp;[![docs-rs]](https://docs.rs/y)\n\n"
+            "<br>\n\nThis crate parses things.",
+            "This crate parses things.",
+        ),
+        ("# Overview\n\nReal text\nover two lines.", "Real text over two lines."),
+        ("```rust\nlet x = 1;\n```\n\nAfter code.", "After code."),
+        ("[github]: https://github.com/x/y\n\nProse.", "Prose."),
+        ("Uses [`Error`][Error] and [docs](https://x.y).", "Uses `Error` and docs."),
+        ("![logo](logo.png)", ""),
+        ("", ""),
+    ],
+)
+def test_summaries_skip_badges_headings_and_code(docs: str, expected: str) -> None:
+    assert item(docs).summary == expected

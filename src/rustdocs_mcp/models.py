@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
+
+# Markdown images (linked or not), HTML entities and tags: what badge lines are made of.
+_DECORATION = re.compile(r"\[?!\[[^\]]*\](?:\([^)]*\)|\[[^\]]*\])?\]?(?:\([^)]*\))?|&\w+;|<[^>]+>")
+_LINK = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\[[^\]]*\])")  # [text](url), [text][ref]
+_LINK_DEF = re.compile(r"^\[[^\]]+\]:\s*\S+")
 
 # Item kinds, named as rustdoc names its page prefixes (struct.Foo.html, fn.bar.html, ...).
 ItemKind = Literal[
@@ -59,9 +65,15 @@ class DocItem:
 
     @property
     def summary(self) -> str:
-        """First paragraph of the docs, on one line."""
-        para = self.docs.strip().split("\n\n", 1)[0]
-        return " ".join(para.split())
+        """First prose paragraph of the docs, on one line (badges, headings, code skipped)."""
+        for para in self.docs.strip().split("\n\n"):
+            text = para.strip()
+            if text.startswith(("#", "```", "~~~")) or _LINK_DEF.match(text):
+                continue
+            if not re.search(r"\w", _DECORATION.sub("", text)):
+                continue  # only images, badge links, entities or tags
+            return " ".join(_LINK.sub(r"\1", text).split())
+        return ""
 
 
 @dataclass(frozen=True, slots=True)
