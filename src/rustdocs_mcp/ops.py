@@ -47,9 +47,13 @@ async def canonical_name(pool: asyncpg.Pool, name: str) -> str:
     return str(found) if found else name
 
 
-async def enqueue_job(redis: ArqRedis, settings: Settings, job: Job) -> None:
+async def enqueue_job(redis: ArqRedis, settings: Settings, job: Job) -> bool:
+    """Put the job on the arq queue under its own id; False if arq already has it."""
     fn = "ingest_crate" if job.operation == "ingest" else "remove_crate"
-    await redis.enqueue_job(fn, str(job.id), _job_id=str(job.id), _queue_name=settings.queue_name)
+    queued = await redis.enqueue_job(
+        fn, str(job.id), _job_id=str(job.id), _queue_name=settings.queue_name
+    )
+    return queued is not None
 
 
 async def _create_and_enqueue(

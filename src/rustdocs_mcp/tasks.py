@@ -23,7 +23,7 @@ from . import jobs
 from .deps import Deps, open_deps
 from .errors import JobCancelled, PermanentError, RustdocsError
 from .ingest import drop_uncommitted, run_ingest, run_remove
-from .jobs import Job
+from .ops import enqueue_job
 from .settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -165,21 +165,13 @@ async def reconcile(deps: Deps) -> dict[str, int]:
     enqueued = 0
     for row in queued:
         job = await jobs.get(deps.pool, row["id"])
-        if await _enqueue_if_missing(deps, job):
+        if await enqueue_job(deps.redis, deps.settings, job):
             enqueued += 1
     if requeued or enqueued:
         log.info(
             "reconciled the queue: %d lost jobs requeued, %d jobs re-enqueued", requeued, enqueued
         )
     return {"requeued": requeued, "enqueued": enqueued}
-
-
-async def _enqueue_if_missing(deps: Deps, job: Job) -> bool:
-    fn = "ingest_crate" if job.operation == "ingest" else "remove_crate"
-    queued = await deps.redis.enqueue_job(
-        fn, str(job.id), _job_id=str(job.id), _queue_name=deps.settings.queue_name
-    )
-    return queued is not None
 
 
 async def _heartbeat(ctx: dict[str, Any]) -> None:
