@@ -35,6 +35,16 @@ async def finished(deps: Deps, job_id: uuid.UUID, polls: int = 2400) -> jobs.Job
     raise AssertionError(f"job {job_id} did not finish")
 
 
+async def next_worker_finishes(deps: Deps, data_dir: Path, job_id: uuid.UUID) -> jobs.Job:
+    """Start a fresh burst worker and return the job once it is complete or failed."""
+    worker = start_worker(deps, data_dir, burst=True)
+    try:
+        return await finished(deps, job_id)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+
+
 def start_worker(deps: Deps, data_dir: Path, *, burst: bool) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -82,12 +92,7 @@ async def test_sigkill_mid_ingest_then_another_worker_completes_the_job(
             break
         await asyncio.sleep(0.05)
     docsrs.state.latency = 0.0
-    second = start_worker(deps, tmp_path, burst=True)
-    try:
-        done = await finished(deps, job.id)
-    finally:
-        second.terminate()
-        second.wait(timeout=60)
+    done = await next_worker_finishes(deps, tmp_path, job.id)
     assert done.status == "complete", done.error
     assert done.attempts == 2
     pg_points = {
@@ -134,11 +139,6 @@ async def test_sigterm_hands_the_running_job_back_and_the_next_worker_finishes_i
     assert handed.stage == "interrupted"
 
     docsrs.state.latency = 0.0
-    second = start_worker(deps, tmp_path, burst=True)
-    try:
-        done = await finished(deps, job.id)
-    finally:
-        second.terminate()
-        second.wait(timeout=60)
+    done = await next_worker_finishes(deps, tmp_path, job.id)
     assert done.status == "complete", done.error
     assert done.attempts == 1
