@@ -15,7 +15,7 @@ from rustdocs_mcp.store import Point, SparseVector
 async def test_queue_stats_count_jobs_by_status_and_operation(deps: Deps) -> None:
     await ingest(deps, "itoa")
     await ingest(deps, "no-such-crate-here")
-    queued, _ = await jobs.create(deps.pool, crate_name="anyhow", operation="ingest")
+    await jobs.create(deps.pool, crate_name="anyhow", operation="ingest")  # left queued
     stats = await admin.queue_stats(deps.pool, deps.redis, deps.settings)
     assert stats.by_status == {"queued": 1, "running": 0, "failed": 1, "complete": 1}
     assert stats.by_operation == {"ingest": {"queued": 1, "failed": 1, "complete": 1}}
@@ -24,7 +24,6 @@ async def test_queue_stats_count_jobs_by_status_and_operation(deps: Deps) -> Non
     assert stats.success_rate_last_hour == 0.5
     assert stats.mean_job_seconds is not None
     assert stats.mean_job_seconds > 0
-    assert queued.status == "queued"
 
 
 async def test_verify_finds_stray_points_and_repair_deletes_them(deps: Deps) -> None:

@@ -194,6 +194,11 @@ async def test_list_paginates_indexed_crates_with_counts(deps: Deps) -> None:
         assert anyhow["description"].startswith("This library provides `anyhow::Error`")
         found = await call(client, "list_rust_crates", query="ito")
         assert [c["name"] for c in found["crates"]] == ["itoa"]
+        assert found["crates"][0]["active_job"] is None
+        again = await call(client, "add_rust_crate", crate_name="itoa", force=True)
+        busy = (await call(client, "list_rust_crates", query="ito"))["crates"][0]
+        assert busy["active_job"]["job_id"] == again["job_id"]
+        assert busy["active_job"]["status"] == "queued"
 
 
 @pytest.mark.parametrize(("page", "size"), [(0, 20), (1, 0), (1, 101), (-3, 5)])

@@ -200,6 +200,16 @@ async def active(conn: Executor, crate_name: str, operation: Operation) -> Job |
     return Job.from_record(row) if row else None
 
 
+async def active_for(conn: Executor, crate_names: list[str]) -> list[Job]:
+    """Queued or running jobs of these crates."""
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM crate_jobs WHERE crate_name = ANY($1::text[])"
+        " AND status IN ('queued', 'running') ORDER BY created_at",
+        crate_names,
+    )
+    return [Job.from_record(r) for r in rows]
+
+
 async def list_jobs(
     conn: Executor,
     *,

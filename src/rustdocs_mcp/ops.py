@@ -161,11 +161,7 @@ async def list_crates(
         (page - 1) * page_size,
     )
     total = int(rows[0]["total"]) if rows else await _count_crates(pool, include_deleted, pattern)
-    active = {
-        j.crate_name: j
-        for j in await jobs.list_jobs(pool, limit=200)
-        if j.status in jobs.ACTIVE and j.crate_name in {r["name"] for r in rows}
-    }
+    active = {j.crate_name: j for j in await jobs.active_for(pool, [r["name"] for r in rows])}
     crates = [
         CrateInfo(
             name=r["name"],
