@@ -81,9 +81,10 @@ async def open_deps(
             except ConfigError:  # an OpenAI-compatible model of unknown size: ask it
                 dimension = await probe_dimension(embedder)
             spec = collection_spec(embedder.model_name, dimension)
-            store = await open_store(settings, spec)
+            store = await open_store(settings, spec)  # creates or checks the collection
             stack.push_async_callback(store.close)
-        await store.ensure_collection()
+        else:
+            await store.ensure_collection()
         http = httpx.AsyncClient(
             headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip"},
             timeout=httpx.Timeout(settings.docsrs_timeout, connect=10.0),
