@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from rustdocs_mcp.chunk import approx_tokens, blocks, chunk
+from rustdocs_mcp.chunk import approx_tokens, blocks, chunk, embedding_text
 from rustdocs_mcp.models import DocItem
 
 
@@ -129,3 +129,33 @@ def test_a_huge_signature_is_truncated_in_the_header() -> None:
 )
 def test_summaries_skip_badges_headings_and_code(docs: str, expected: str) -> None:
     assert item(docs).summary == expected
+
+
+@pytest.mark.parametrize(
+    ("docs", "kept", "dropped"),
+    [
+        (
+            f"Locks this mutex.\n\n{CODE}\n\nWaits if held.",
+            ["Locks this mutex.", "Waits if held."],
+            ["let g"],
+        ),
+        (
+            "Returns a [`MutexGuard`](struct.MutexGuard.html) for the [lock][l].\n\n"
+            "[l]: https://example.com/lock",
+            ["Returns a `MutexGuard` for the lock."],
+            ["struct.MutexGuard.html", "example.com", "[l]"],
+        ),
+        ("See the [`Mutex`] type.", ["See the [`Mutex`] type."], []),
+    ],
+)
+def test_the_embedded_text_is_the_prose_without_code_or_link_targets(
+    docs: str, kept: list[str], dropped: list[str]
+) -> None:
+    (only,) = chunk(item(docs))
+    text = embedding_text(only)
+    assert text.startswith("tokio::sync::Mutex::lock (method)\npub fn lock(&self)")
+    for part in kept:
+        assert part in text
+    for part in dropped:
+        assert part not in text
+        assert part in only.text  # the stored chunk keeps everything

@@ -10,7 +10,7 @@ from rustdocs_mcp.sparse import encode_document, encode_query, term_index, terms
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("HashMap::entry", ["hashmap", "hash", "map", "entry", "hashmap::entry"]),
+        ("HashMap::entry", ["hashmap", "hash", "map", "entri", "hashmap::entry"]),
         ("read_to_string", ["read_to_string", "read", "to", "string"]),
         ("IOError", ["ioerror", "io", "error"]),
         ("u8", ["u8"]),
@@ -18,8 +18,10 @@ from rustdocs_mcp.sparse import encode_document, encode_query, term_index, terms
         ("the lock of a Mutex", ["lock", "mutex"]),
         (
             "serde_json::from_str",
-            ["serde_json", "serde", "json", "from_str", "from", "str", "serde_json::from_str"],
+            ["serde_json", "serd", "json", "from_str", "from", "str", "serde_json::from_str"],
         ),
+        ("advanced bytes holds", ["advanc", "byte", "hold"]),
+        ("is_empty parsing", ["is_empty", "is", "empti", "pars"]),
         (
             "tokio::sync::Mutex",
             ["tokio", "sync", "mutex", "tokio::sync", "sync::mutex"],
@@ -37,6 +39,18 @@ def test_a_query_naming_an_item_shares_its_distinctive_terms() -> None:
     query = encode_query("Bytes::slice")
     assert set(query.indices) <= set(doc.indices)
     assert term_index("bytes::slice") in doc.indices
+
+
+@pytest.mark.parametrize(
+    ("query", "doc"),
+    [
+        ("skip bytes that were advanced", "Advance the internal cursor of the Buf"),
+        ("holding a byte", "Returns true if the buffer holds no bytes"),
+        ("parse versions", "Parsing a version string"),
+    ],
+)
+def test_inflected_words_in_a_query_match_the_docs_wording(query: str, doc: str) -> None:
+    assert set(encode_query(query).indices) & set(encode_document(doc).indices)
 
 
 def test_document_weights_saturate_with_repetition() -> None:

@@ -4,6 +4,10 @@ Each chunk carries the item path, kind and signature as a header, so a chunk rea
 says what it documents. Code blocks stay whole where they fit; text is packed paragraph by
 paragraph. Chunk ids are stable: the same crate, version, item, position and text give the
 same id, so a re-run upserts instead of duplicating, and changed text gets a new id.
+
+The dense model reads `embedding_text(chunk)`: the chunk without its code blocks and link
+targets, which dilute a small model's sense of what the prose says (code stays in the
+chunk's text and in its lexical vector).
 """
 
 from __future__ import annotations
@@ -18,7 +22,14 @@ from .models import Chunk, DocItem
 NAMESPACE = uuid.UUID("6f1c2d7e-93a4-4b7e-9f1e-5d0c8a2b7c11")
 TokenCounter = Callable[[str], int]
 
+# Bump when embedding_text or the lexical terms (sparse.terms) change: chunk hashes, and so
+# point ids, change with it, so a re-index embeds again instead of reusing old vectors.
+RECIPE = "2"
+
 _FENCE = re.compile(r"^(```|~~~)")
+_LINK_DEF = re.compile(r"^ {0,3}\[[^\]\n]+\]:[ \t]*\S+.*$", re.M)
+_INLINE_LINK = re.compile(r"\[([^\]\n]+)\]\([^)\s]*(?:\s+\"[^\"]*\")?\)")
+_REF_LINK = re.compile(r"\[([^\]\n]+)\]\[[^\]\n]*\]")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -145,7 +156,7 @@ def chunk(
     out: list[Chunk] = []
     for i, body in enumerate(bodies):
         text = f"{head}\n{body}" if body else head
-        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        digest = hashlib.sha256(f"{RECIPE}\x1f{text}".encode()).hexdigest()
         out.append(
             Chunk(
                 id=chunk_id(item, i, digest),
@@ -162,3 +173,19 @@ def chunk(
             )
         )
     return out
+
+
+def embedding_text(c: Chunk) -> str:
+    """What the dense model embeds: the chunk's prose, without code blocks and link targets."""
+    kept: list[str] = []
+    in_code = False
+    for line in c.text.splitlines():
+        if _FENCE.match(line.strip()):
+            in_code = not in_code
+            continue
+        if not in_code:
+            kept.append(line)
+    text = _LINK_DEF.sub("", "\n".join(kept))
+    text = _INLINE_LINK.sub(r"\1", text)
+    text = _REF_LINK.sub(r"\1", text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()

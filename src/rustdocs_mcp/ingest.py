@@ -24,7 +24,7 @@ from urllib.parse import urldefrag
 import asyncpg
 
 from . import jobs, metrics
-from .chunk import chunk
+from .chunk import chunk, embedding_text
 from .db import Executor
 from .deps import Deps
 from .docsrs import DocsRsClient, Release
@@ -200,7 +200,7 @@ async def _vectors_for(
     todo = [c for c in new if c.id not in out]
     if todo:
         started = time.monotonic()
-        dense = await deps.embedder.embed([c.text for c in todo])
+        dense = await deps.embedder.embed([embedding_text(c) for c in todo])
         metrics.EMBEDDINGS.inc(len(todo))
         metrics.EMBED_SECONDS.inc(time.monotonic() - started)
         for c, vec in zip(todo, dense, strict=True):

@@ -1,7 +1,9 @@
 """Lexical (sparse) vectors that understand Rust identifiers and paths.
 
 `HashMap::entry` → hashmap, hash, map, entry, hashmap::entry; `read_to_string` → read_to_string,
-read, to, string. Values are BM25-saturated term frequencies; Qdrant applies IDF
+read, to, string. Words are stemmed (Snowball English), so `advanced` finds `advance` and
+`bytes` finds `byte`; whole identifiers and path pairs are kept as written. Values are
+BM25-saturated term frequencies; Qdrant applies IDF
 (the collection's sparse vector uses the IDF modifier), so together they score like BM25.
 """
 
@@ -11,6 +13,9 @@ import itertools
 import re
 import zlib
 from collections import Counter
+from functools import lru_cache
+
+import snowballstemmer  # type: ignore[import-untyped]
 
 from .store import SparseVector
 
@@ -60,9 +65,18 @@ _STOP = frozenset(
 )
 
 
+_STEMMER = snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=65536)
+def _stem(word: str) -> str:
+    """The stem of a plain word; identifiers with `_` and digits are kept as they are."""
+    return str(_STEMMER.stemWord(word)) if word.isalpha() else word
+
+
 def _ident_terms(ident: str) -> list[str]:
     low = ident.lower()
-    out = [low]
+    out = [_stem(low)]
     parts: list[str] = []
     for piece in ident.split("_"):
         if not piece:
@@ -73,7 +87,7 @@ def _ident_terms(ident: str) -> list[str]:
         sub = _CAMEL.findall(piece)
         parts.extend(s.lower() for s in (sub or [piece]))
     if len(parts) > 1 or (parts and parts[0] != low):
-        out.extend(parts)
+        out.extend(_stem(p) for p in parts)
     return out
 
 
