@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 import gzip
 import json
 from typing import Any
 
 import pytest
 from conftest import run_worker
-from fake_docsrs import FakeDocsRsServer
+from fake_docsrs import FIXTURES, FakeDocsRsServer
 
 from rustdocs_mcp import jobs
 from rustdocs_mcp.deps import Deps
@@ -240,16 +241,47 @@ async def test_remove_deletes_points_and_rows_together(deps: Deps) -> None:
     assert again.status == "complete"  # idempotent
 
 
-async def test_a_malformed_item_page_is_skipped_and_the_rest_indexed(
-    deps: Deps, docsrs: FakeDocsRsServer
+INTEGER_PAGE = "/itoa/1.0.1/itoa/trait.Integer.html"
+_REAL_PAGE = (FIXTURES / "rustdoc/itoa/1.0.1/itoa/trait.Integer.html").read_text()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"<html><body><div>garbage", id="garbage"),
+        pytest.param(_REAL_PAGE[: len(_REAL_PAGE) // 3].encode(), id="truncated"),
+        pytest.param(bytes(range(256)) * 64, id="binary"),
+        pytest.param(b"<html>" + b"<div>" * (9 * 1024 * 1024 // 5), id="over-the-size-cap"),
+    ],
+)
+async def test_a_bad_item_page_is_skipped_and_the_rest_indexed(
+    deps: Deps, docsrs: FakeDocsRsServer, body: bytes
 ) -> None:
     docsrs.state.no_json.add("itoa")
-    docsrs.override("/itoa/1.0.1/itoa/trait.Integer.html", b"<html><body><div>garbage")
+    docsrs.override(INTEGER_PAGE, body)
     job = await ingest(deps, "itoa", "1.0.1")
     assert job.status == "complete", job.error
     paths = {r["path"] for r in await deps.pool.fetch("SELECT path FROM documents")}
-    assert "itoa::Buffer" in paths
+    assert {"itoa::Buffer", "itoa::Buffer::format"} <= paths
     assert "itoa::Integer" not in paths
+    _, chunks = await row_counts(deps, "itoa")
+    assert await deps.store.count("itoa") == chunks > 0
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-8-sig"])
+async def test_a_page_with_a_byte_order_mark_is_decoded_by_it(
+    deps: Deps, docsrs: FakeDocsRsServer, encoding: str
+) -> None:
+    docsrs.state.no_json.add("itoa")
+    page = _REAL_PAGE.replace("An integer that", "An integer — “naïve” — that")
+    body = page.encode(encoding)
+    if encoding == "utf-16-be":
+        body = codecs.BOM_UTF16_BE + body
+    docsrs.override(INTEGER_PAGE, body)
+    job = await ingest(deps, "itoa", "1.0.1")
+    assert job.status == "complete", job.error
+    docs = await deps.pool.fetchval("SELECT docs FROM documents WHERE path = 'itoa::Integer'")
+    assert docs.startswith("An integer — “naïve” — that can be written into an `itoa::Buffer`.")
 
 
 async def test_job_transitions_are_written_to_the_audit_log(deps: Deps) -> None:

@@ -8,6 +8,7 @@ exponential backoff and jitter, honouring Retry-After. 404 and other 4xx are ans
 from __future__ import annotations
 
 import asyncio
+import codecs
 import io
 import logging
 import random
@@ -253,7 +254,14 @@ class DocsRsClient:
         if resp.status != 200:
             log.warning("page skipped: docs.rs answered %d for %s", resp.status, url)
             return None
-        return resp.body.decode("utf-8", errors="replace")
+        return decode_page(resp.body)
+
+
+def decode_page(body: bytes) -> str:
+    """Page bytes as text: UTF-8 (what docs.rs serves) unless a byte-order mark says UTF-16."""
+    if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return body.decode("utf-16", errors="replace")
+    return body.decode("utf-8-sig", errors="replace")
 
 
 def _bounded_gunzip(data: bytes, cap: int, url: str) -> bytes:
