@@ -74,20 +74,34 @@ async def exact_matches(
     limit: int,
 ) -> list[ItemHit]:
     """Items whose path is `path` or ends with `::path`, best first."""
+    # Candidates come from the reversed-path index alone (equality and prefix on one index),
+    # then are joined to the live releases: joining first makes the planner scan every live
+    # crate's documents, which took a second with 200 crates indexed (bench/search_mcp.py).
+    # The suffix test is a byte-wise range on the reversed path (what text_pattern_ops indexes),
+    # not a LIKE: a range keeps using the index in a generic plan and needs no escaping.
+    rsuffix = ("::" + path)[::-1]
     rows = await pool.fetch(
         """
+        WITH hits AS MATERIALIZED (
+            SELECT id, crate_name, version FROM documents
+            WHERE reverse(lower(path)) = reverse($1)
+               OR (reverse(lower(path)) ~>=~ $5 AND reverse(lower(path)) ~<~ $6)
+        )
         SELECT d.crate_name, d.version, d.path, d.kind, d.signature, d.docs, d.url, d.impl_of
-        FROM documents d
+        FROM hits h
         JOIN unnest($2::text[], $3::text[]) AS r(crate, version)
-          ON d.crate_name = r.crate AND d.version = r.version
-        WHERE (lower(d.path) = $1 OR reverse(lower(d.path)) LIKE reverse('::' || $1) || '%')
-          AND ($4::text IS NULL OR d.kind = $4)
+          ON h.crate_name = r.crate AND h.version = r.version
+        JOIN documents d ON d.id = h.id
+        WHERE $4::text IS NULL OR d.kind = $4
+        ORDER BY lower(d.path) = $1 DESC, d.impl_of IS NOT NULL, length(d.path)
         LIMIT 200
         """,
         path,
         [c for c, _ in releases],
         [v for _, v in releases],
         kind,
+        rsuffix,
+        rsuffix + "\U0010ffff",  # past every reversed path starting with rsuffix
     )
     ranked = sorted(
         rows,
