@@ -25,8 +25,55 @@ from rustdocs_mcp.store_qdrant import QdrantServerStore
 from rustdocs_mcp.tasks import worker_options
 
 PG_ADMIN = os.environ.get("RUSTDOCS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("RUSTDOCS_TEST_REDIS", "redis://127.0.0.1:6379/15")
+REDIS_SERVER = "redis://127.0.0.1:6379"
 TEST_DB = f"rustdocs_test_{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _claim_redis_db() -> Iterator[str]:
+    """A Redis database of its own for this test session (databases 15 down to 1).
+
+    Tests flush their database (a Redis restart is one of the faults), so two sessions sharing
+    one would wipe each other's queues. Claims live in database 0, keyed by pid; a claim of a
+    process that has died is taken over.
+    """
+    if url := os.environ.get("RUSTDOCS_TEST_REDIS"):
+        yield url
+        return
+    import redis as sync_redis
+
+    locks = sync_redis.Redis.from_url(f"{REDIS_SERVER}/0")
+    me = str(os.getpid())
+    for n in range(15, 0, -1):
+        key = f"rustdocs-test:db:{n}"
+        if locks.set(key, me, nx=True, ex=6 * 3600):
+            break
+        holder = locks.get(key)
+        if holder is not None and not _pid_alive(int(holder)):
+            locks.set(key, me, ex=6 * 3600)
+            break
+    else:
+        raise RuntimeError("all Redis test databases (1-15) are claimed by live test sessions")
+    try:
+        yield f"{REDIS_SERVER}/{n}"
+    finally:
+        if locks.get(key) == me.encode():
+            locks.delete(key)
+        locks.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    yield from _claim_redis_db()
 
 
 @pytest.fixture(scope="session")
@@ -43,11 +90,13 @@ def _reset_docsrs(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture(scope="session")
-def settings(docsrs: FakeDocsRsServer, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def settings(
+    docsrs: FakeDocsRsServer, tmp_path_factory: pytest.TempPathFactory, redis_url: str
+) -> Settings:
     database_url = PG_ADMIN.rsplit("/", 1)[0] + f"/{TEST_DB}"
     return Settings(
         database_url=database_url,
-        redis_url=REDIS_URL,
+        redis_url=redis_url,
         data_dir=tmp_path_factory.mktemp("data"),
         docsrs_url=docsrs.url,
         docsrs_rate_limit=500,
