@@ -6,20 +6,24 @@ URL rules follow docs.rs: /{name}/{req}/ redirects to /{name}/{exact|latest}/{ta
 Rustdoc pages are wrapped the way docs.rs wraps them (see docsrs_html.wrap_like_docsrs).
 
 Faults for tests: `fail(path_regex, [statuses...])` answers the next matching requests with
-those statuses (429/503 carry Retry-After), `override(path, body)` serves a given body
-(a malformed page), `no_json` hides a crate's JSON (404). Every request is logged with its
-arrival time, for rate checks.
+those statuses (429/503 carry Retry-After; a None in the list lets that request through, so
+faults can come in bursts), `override(path, body)` serves a given body (a malformed page),
+`no_json` hides a crate's JSON (404). Every request is logged with its arrival time (before
+any injected latency), for rate checks.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from docsrs_html import wrap_like_docsrs
@@ -65,7 +69,7 @@ class Request:
 class State:
     index: dict[str, dict[str, dict[str, object]]]
     log: list[Request] = field(default_factory=list)
-    faults: list[tuple[re.Pattern[str], list[int]]] = field(default_factory=list)
+    faults: list[tuple[re.Pattern[str], list[int | None]]] = field(default_factory=list)
     overrides: dict[str, bytes] = field(default_factory=dict)
     no_json: set[str] = field(default_factory=set)
     redirects: dict[str, str] = field(default_factory=dict)
@@ -77,11 +81,13 @@ class State:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: FakeDocsRsServer
+    _arrived = 0.0  # when the request being answered came in
 
     def log_message(self, fmt: str, *args: object) -> None:
         pass
 
     def do_GET(self) -> None:
+        self._arrived = time.monotonic()
         st = self.server.state
         path = unquote(urlsplit(self.path).path)
         if st.latency:
@@ -90,7 +96,7 @@ class _Handler(BaseHTTPRequestHandler):
         with st.lock:
             for rx, statuses in st.faults:
                 if statuses and rx.search(path):
-                    status = statuses.pop(0)
+                    status = statuses.pop(0)  # None: this one goes through
                     break
         if status is not None:
             headers = {"Retry-After": str(st.retry_after)} if status in (429, 503) else {}
@@ -110,7 +116,7 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         st = self.server.state
         with st.lock:
-            st.log.append(Request(time.monotonic(), path, status))
+            st.log.append(Request(self._arrived, path, status))
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -202,6 +208,12 @@ class FakeDocsRsServer(ThreadingHTTPServer):
         self.shutdown()
         self.server_close()
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client dropping its keep-alive connection (a worker process stopping, a response
+        # closed unread after a 503) is not an error of the server.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
     def reset(self) -> None:
         with self.state.lock:
             self.state.log.clear()
@@ -212,7 +224,7 @@ class FakeDocsRsServer(ThreadingHTTPServer):
             self.state.retry_after = 0
             self.state.latency = 0.0
 
-    def fail(self, path_regex: str, statuses: list[int]) -> None:
+    def fail(self, path_regex: str, statuses: Sequence[int | None]) -> None:
         with self.state.lock:
             self.state.faults.append((re.compile(path_regex), list(statuses)))
 

@@ -45,7 +45,7 @@ from typing import Any, cast
 
 import qdrant_edge as qe
 
-from .errors import EmbeddingModelMismatch, StoreLocked
+from .errors import EmbeddingModelMismatch, StoreLocked, StoreUnavailable
 from .store import (
     DENSE,
     RELEASE,
@@ -344,7 +344,13 @@ class EdgeStore:
 
         async with self._write_lock:
             async with self._gate.shared():
-                await asyncio.to_thread(run, self._live())
+                shard = self._live()
+                try:
+                    await asyncio.to_thread(run, shard)
+                except Exception as e:  # qdrant-edge raises plain Exception (disk full, I/O)
+                    raise StoreUnavailable(
+                        f"the embedded vector store at {self.path} failed a write: {e}"
+                    ) from e
             if self._journal is not None:
                 self._journal.extend(operations)
 
