@@ -4,7 +4,7 @@ A request may go when at least `interval` has passed since the last request gran
 process: an atomic check-and-set on Redis's clock, made at the moment of sending. A caller
 that wakes up late (its event loop was busy) checks again instead of using a slot reserved
 earlier, so late wake-ups cannot bunch requests together. Intervals are 1/rate plus a
-margin, so no one-second window sees more than `rate` requests.
+25% margin, so no one-second window sees more than `rate` requests.
 """
 
 from __future__ import annotations
@@ -20,9 +20,12 @@ from .errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
-# Requests spaced exactly 1/rate apart put rate+1 of them inside a closed one-second window;
-# the margin also absorbs the short gap between a grant and the request reaching docs.rs.
-MARGIN = 1.10
+# Requests spaced exactly 1/rate apart put rate+1 of them inside a closed one-second window.
+# The margin also absorbs the gap between a grant and the request reaching docs.rs: rate+1
+# requests land in one second only if that gap varies by more than (MARGIN - 1) seconds. At
+# 1.10, two worker processes on a loaded 2-core machine (bench load, ONNX threads) sent 6 in
+# one second at a limit of 5 (tests/test_faults.py); 1.25 tolerates 250 ms of scheduling delay.
+MARGIN = 1.25
 
 _GRANT = """
 local t = redis.call('TIME')
