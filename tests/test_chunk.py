@@ -75,6 +75,27 @@ def test_chunks_cover_all_the_docs_in_order() -> None:
     assert [c.index for c in parts] == list(range(len(parts)))
 
 
+@pytest.mark.parametrize(
+    "docs",
+    [
+        pytest.param("See " + "0123456789abcdef" * 200 + " for the key.", id="hex-blob"),
+        pytest.param("https://example.com/" + "a/" * 900, id="long-url"),
+        pytest.param(
+            "```rust\n" + "\n".join(f"    let  x{i}  =   {i};" * 30 for i in range(4)) + "\n```",
+            id="long-indented-code-lines",
+        ),
+    ],
+)
+def test_text_without_break_points_is_cut_to_fit_and_nothing_is_lost(docs: str) -> None:
+    parts = chunk(item(docs), max_tokens=64)
+    assert all(approx_tokens(c.text) <= 62 for c in parts)
+
+    def content(text: str) -> str:
+        return "".join(text.replace("```rust", "").replace("```", "").split())
+
+    assert "".join(content(c.body) for c in parts) == content(docs)
+
+
 def test_a_code_block_that_fits_stays_whole() -> None:
     parts = chunk(item("Intro text.\n\n" + CODE), max_tokens=256)
     assert any(CODE in c.body for c in parts)

@@ -80,16 +80,30 @@ def blocks(docs: str) -> list[str]:
     return [b for b in out if b]
 
 
-def _truncate_words(text: str, budget: int, count: TokenCounter) -> str:
-    words = text.split()
-    lo, hi = 0, len(words)
+def _longest_fitting(n: int, fits: Callable[[int], bool]) -> int:
+    """The largest k in 0..n with fits(k), for a monotone `fits` (binary search)."""
+    lo, hi = 0, n
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if count(" ".join(words[:mid])) <= budget:
+        if fits(mid):
             lo = mid
         else:
             hi = mid - 1
-    return " ".join(words[: max(lo, 1)])
+    return lo
+
+
+def _truncate_words(text: str, budget: int, count: TokenCounter) -> str:
+    """The longest start of `text` made of whole words that fits; a first word too long to
+    fit on its own (a URL, a hex blob) is cut by characters."""
+    ends = [m.end() for m in re.finditer(r"\S+", text)]
+    if not ends:
+        return ""
+    n = _longest_fitting(len(ends), lambda k: count(text[: ends[k - 1]] if k else "") <= budget)
+    if n:
+        return text[: ends[n - 1]]  # a prefix of `text`, its own spacing kept
+    start = len(text) - len(text.lstrip())
+    cut = _longest_fitting(ends[0] - start, lambda k: count(text[: start + k]) <= budget)
+    return text[: start + max(1, cut)]
 
 
 def _split_oversized(block: str, budget: int, count: TokenCounter) -> Iterator[str]:
