@@ -108,18 +108,27 @@ _REQUEST_CANCEL = _transition(
     "cancel_requested = true",
     "job.cancel_requested",
 )
+# A job whose cancel was requested fails as cancelled instead of going back to the queue:
+# claim refuses it, so queued it would never run, nor ever leave the queue.
 _REQUEUE_STALE = _transition(
     "status = 'running' AND worker_id IS NOT DISTINCT FROM $2",
-    "status = CASE WHEN attempts < max_attempts THEN 'queued' ELSE 'failed' END,"
-    " stage = CASE WHEN attempts < max_attempts THEN 'retrying' ELSE 'failed' END,"
-    " finished_at = CASE WHEN attempts < max_attempts THEN NULL ELSE now() END,"
-    " error = 'worker lost (no heartbeat): ' || coalesce($2, 'unknown'), worker_id = NULL",
+    "status = CASE WHEN attempts < max_attempts AND NOT cancel_requested THEN 'queued'"
+    " ELSE 'failed' END,"
+    " stage = CASE WHEN cancel_requested THEN 'cancelled'"
+    " WHEN attempts < max_attempts THEN 'retrying' ELSE 'failed' END,"
+    " finished_at = CASE WHEN attempts < max_attempts AND NOT cancel_requested THEN NULL"
+    " ELSE now() END,"
+    " error = CASE WHEN cancel_requested THEN 'cancelled'"
+    " ELSE 'worker lost (no heartbeat): ' || coalesce($2, 'unknown') END, worker_id = NULL",
     "job.worker_lost",
 )
 _HAND_BACK = _transition(
     "status = 'running' AND worker_id = $2",
-    "status = 'queued', stage = 'interrupted', attempts = greatest(attempts - 1, 0),"
-    " worker_id = NULL",
+    "status = CASE WHEN cancel_requested THEN 'failed' ELSE 'queued' END,"
+    " stage = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'interrupted' END,"
+    " finished_at = CASE WHEN cancel_requested THEN now() ELSE finished_at END,"
+    " error = CASE WHEN cancel_requested THEN 'cancelled' ELSE error END,"
+    " attempts = greatest(attempts - 1, 0), worker_id = NULL",
     "job.handed_back",
 )
 _RETRY_FAILED = _transition(
@@ -260,12 +269,13 @@ async def cancel(conn: Executor, job_id: uuid.UUID) -> Job:
 
 
 async def requeue_lost(conn: Executor, job_id: uuid.UUID, worker_id: str | None) -> Job | None:
-    """running on a dead worker → queued (or failed when out of attempts)."""
+    """running on a dead worker → queued (failed when out of attempts or cancel requested)."""
     return await _move(conn, _REQUEUE_STALE, job_id, worker_id)
 
 
 async def hand_back(conn: Executor, job_id: uuid.UUID, worker_id: str) -> Job | None:
-    """running → queued without using up an attempt (the worker is shutting down)."""
+    """running → queued without using up an attempt (the worker is shutting down); failed
+    as cancelled when a cancel was requested."""
     return await _move(conn, _HAND_BACK, job_id, worker_id)
 
 

@@ -34,7 +34,8 @@ RETRY_MAX = 600.0
 
 def retry_delay(attempt: int, base: float = RETRY_BASE) -> float:
     """Exponential backoff with jitter for whole-job retries (attempt counts from 1)."""
-    exp = min(RETRY_MAX, base * 2 ** (attempt - 1))
+    # The exponent is bounded: 2 ** 1024 no longer fits a float, and 2 ** 64 is past any cap.
+    exp = min(RETRY_MAX, base * 2.0 ** min(attempt - 1, 64))
     return random.uniform(exp / 2, exp)
 
 
