@@ -72,11 +72,24 @@ def _deps(ctx: Context[App, Any]) -> Deps:
     return app.deps
 
 
+def _check_text(name: str, value: str) -> None:
+    """JSON can carry what no store can: NUL characters and lone UTF-16 surrogates."""
+    if "\x00" in value:
+        raise ToolError(f"{name} contains a NUL character (\\u0000)")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ToolError(f"{name} contains a lone surrogate ({value[e.start]!r}), not text") from e
+
+
 def raises_tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     """Our errors become ToolError: the client sees isError with a message a person can act on."""
 
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        for name, value in kwargs.items():
+            if isinstance(value, str):
+                _check_text(name, value)
         try:
             return await fn(*args, **kwargs)
         except RustdocsError as e:
