@@ -145,6 +145,23 @@ async def test_rerunning_an_ingest_is_idempotent(deps: Deps) -> None:
     assert again.embeddings_reused == first.chunks
 
 
+async def test_a_commit_written_in_slices_stores_the_same_rows(
+    deps: Deps, docsrs: FakeDocsRsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docsrs.state.no_json.add("itoa")  # the HTML crawl: many pages, items in page order
+    query = (
+        "SELECT d.url, d.path, c.idx, c.point_id FROM chunks c JOIN documents d"
+        " ON d.id = c.document_id WHERE c.crate_name = 'itoa' ORDER BY 1, 3"
+    )
+    whole = await ingest(deps, "itoa", "1.0.1")
+    rows = await deps.pool.fetch(query)
+    monkeypatch.setattr("rustdocs_mcp.ingest.COMMIT_ROWS", 3)
+    sliced = await ingest(deps, "itoa", "1.0.1", force=True)
+    assert sliced.status == "complete", sliced.error
+    assert await row_counts(deps, "itoa") == (whole.documents, whole.chunks)
+    assert [tuple(r) for r in await deps.pool.fetch(query)] == [tuple(r) for r in rows]
+
+
 async def test_adding_an_indexed_version_again_without_force_does_no_work(deps: Deps) -> None:
     await ingest(deps, "itoa", "1.0.1")
     again = await ingest(deps, "itoa", "1.0.1")

@@ -1,7 +1,10 @@
 """One crate release, end to end: docs.rs → DocItems → chunks → vectors → both stores.
 
 Fetching (rate limited, I/O bound) runs ahead of embedding (CPU bound, in a thread) through
-a bounded queue, so memory stays flat and neither waits for the other longer than needed.
+a bounded queue, so memory stays flat and neither waits for the other longer than needed:
+a few pages in flight, one parsed at a time (in one thread for the whole process), at most
+QUEUE_PAGES parsed pages waiting, EMBED_BATCH chunks per embed-and-store step. What is kept
+for the final commit is the items and, per chunk, its id, index and hash (not its text).
 
 Consistency: points are written first under content-derived ids; they are invisible to
 search until the Postgres transaction that swaps the crate's documents commits (search only
@@ -13,12 +16,18 @@ it wrote that Postgres does not reference, leaving the previous index as it was.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import functools
 import hashlib
 import logging
+import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 from urllib.parse import urldefrag
 
 import asyncpg
@@ -46,7 +55,9 @@ log = logging.getLogger(__name__)
 
 EMBED_BATCH = 128  # chunks handed to the embedder at once
 QUEUE_PAGES = 16  # parsed pages waiting for the embedder, at most
-FETCH_CONCURRENCY = 4  # requests in flight; the shared rate limiter sets the pace
+FETCH_CONCURRENCY = 4  # requests (pages fetched, not yet parsed) in flight, at most
+COMMIT_ROWS = 1000  # documents per INSERT in the commit transaction
+TRIM_AFTER_CHARS = 256 * 1024  # hand freed heap back to the OS after parsing a page this big
 REPORT_EVERY = 1.0  # seconds between progress writes
 REMOVE_WAIT = 120.0  # seconds a remove waits for a cancelled ingest of its crate to stop
 
@@ -103,11 +114,76 @@ class Reporter:
             raise JobCancelled(f"job {self.job_id} was cancelled")
 
 
+class ChunkKey(Protocol):
+    """What the commit needs of a chunk (a Chunk has it; so has the lighter ChunkRef)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def index(self) -> int: ...
+    @property
+    def hash(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRef:
+    """A stored chunk's row data, without its text: what the pipeline keeps until the commit."""
+
+    id: str
+    index: int
+    hash: str
+
+
 @dataclass
 class Indexed:
     items: dict[str, DocItem] = field(default_factory=dict)  # url → item
-    chunks: dict[str, list[Chunk]] = field(default_factory=dict)  # url → its chunks
+    chunks: dict[str, Sequence[ChunkKey]] = field(default_factory=dict)  # url → its chunks
     point_ids: set[str] = field(default_factory=set)
+
+
+# --------------------------------------------------------------------------- parsing
+# HTML pages are parsed in one thread for the whole process, and after a big page the freed
+# heap is handed back to the OS. An lxml tree takes several times its page (std's biggest
+# pages are 1-3 MB), and glibc gives each thread that allocates its own heap arena, which
+# keeps its high-water mark after the tree is freed. Crawling and parsing std's 2,250 pages
+# in asyncio's default pool (up to 6 threads) peaked at 293 MB, in one thread with
+# malloc_trim at 184 MB; indexing std, the worker went from 652 MB to 516-527 MB with this,
+# the chunk refs and the sliced commit (bench/large_crate.py).
+_PARSE_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rustdocs-parse")
+_T = TypeVar("_T")
+
+
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, or None elsewhere (macOS, musl)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return trim
+
+
+_malloc_trim = _load_malloc_trim()
+
+
+def _parse_then_trim(fn: Callable[[str, str], _T], html: str, url: str) -> _T:
+    try:
+        return fn(html, url)
+    finally:
+        if _malloc_trim is not None and len(html) >= TRIM_AFTER_CHARS:
+            _malloc_trim(0)
+
+
+async def in_parse_thread(fn: Callable[[str, str], _T], html: str, url: str) -> _T:
+    """`fn(html, url)` in the parsing thread (CPU work: off the event loop, so heartbeats
+    and requests keep time)."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(
+        _PARSE_THREAD, functools.partial(_parse_then_trim, fn, html, url)
+    )
 
 
 # --------------------------------------------------------------------------- sources
@@ -132,9 +208,11 @@ async def html_batches(
 
     async def links(parse_links: Callable[[str, str], list[str]], html: str, url: str) -> None:
         try:
-            discover(await asyncio.to_thread(parse_links, html, url))
+            discover(await in_parse_thread(parse_links, html, url))
         except MalformedDocument as e:
             log.warning("no links read from %s: %s", url, e)
+
+    parse = functools.partial(_parse, release)
 
     seen.add(root + "index.html")
     all_html = await client.fetch_page(root + "all.html")
@@ -142,34 +220,40 @@ async def html_batches(
     await links(parse_module_items, release.root_html, root + "index.html")
     if all_html:
         await links(parse_all_items, all_html, root + "all.html")
-    root_items = await asyncio.to_thread(_parse, release.root_html, release, root + "index.html")
+    root_items = await in_parse_thread(parse, release.root_html, root + "index.html")
     done = 1
     yield Batch(root_items, done, len(todo) + 1)
+    del all_html, root_items
 
-    sem = asyncio.Semaphore(FETCH_CONCURRENCY)
-
-    async def fetch(url: str) -> tuple[str, str | None]:
-        async with sem:
-            return url, await client.fetch_page(url)
-
+    # A sliding window: up to FETCH_CONCURRENCY pages in flight, consumed in discovery
+    # order, each page dropped once parsed (the rate limiter sets the pace).
     pos = 0
-    while pos < len(todo):
-        window = todo[pos : pos + FETCH_CONCURRENCY * 2]
-        pos += len(window)
-        for url, html in await asyncio.gather(*(fetch(u) for u in window)):
+    window: deque[tuple[str, asyncio.Task[str | None]]] = deque()
+    try:
+        while True:
+            while pos < len(todo) and len(window) < FETCH_CONCURRENCY:
+                window.append((todo[pos], asyncio.create_task(client.fetch_page(todo[pos]))))
+                pos += 1
+            if not window:
+                return
+            url, task = window.popleft()
+            html = await task
             counts.pages_fetched += 1
             done += 1
-            if html is None or is_redirect_stub(html):
-                yield Batch([], done, len(todo) + 1)
-                continue
-            if url.endswith("/index.html"):
-                await links(parse_module_items, html, url)
-            # Parsing is CPU work: off the event loop, so heartbeats and requests keep time.
-            items = await asyncio.to_thread(_parse, html, release, url)
+            items: list[DocItem] = []
+            if html is not None and not is_redirect_stub(html):
+                if url.endswith("/index.html"):
+                    await links(parse_module_items, html, url)
+                items = await in_parse_thread(parse, html, url)
+            del html, task
             yield Batch(items, done, len(todo) + 1)
+    finally:
+        for _, pending in window:
+            pending.cancel()
+        await asyncio.gather(*(t for _, t in window), return_exceptions=True)
 
 
-def _parse(html: str, release: Release, url: str) -> list[DocItem]:
+def _parse(release: Release, html: str, url: str) -> list[DocItem]:
     try:
         return parse_item_page(html, crate=release.crate, version=release.version, url=url)
     except MalformedDocument as e:
@@ -302,7 +386,7 @@ async def index_release(
                         else chunk(item, max_tokens=max_tokens, count=deps.embedder.count_tokens)
                     )
                     idx.items[item.url] = item
-                    idx.chunks[item.url] = parts
+                    idx.chunks[item.url] = [ChunkRef(c.id, c.index, c.hash) for c in parts]
                     pending.extend(parts)
                     idx.point_ids.update(c.id for c in parts)
                 counts.documents = len(idx.items)
@@ -387,7 +471,21 @@ async def commit(
         len(idx.point_ids),
     )
     await conn.execute("DELETE FROM documents WHERE crate_name = $1", crate)
-    urls = list(idx.items)
+    # In slices: one statement for a 30k-item crate would encode all its docs at once.
+    for urls in _slices(list(idx.items), COMMIT_ROWS):
+        await _insert_documents(conn, release, idx, urls)
+
+
+def _slices(seq: list[str], size: int) -> Iterator[list[str]]:
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
+async def _insert_documents(
+    conn: Executor, release: Release, idx: Indexed, urls: list[str]
+) -> None:
+    """Insert the documents of `urls` and their chunks."""
+    crate = release.crate
     items = [idx.items[u] for u in urls]
     rows = await conn.fetch(
         """
@@ -414,11 +512,10 @@ async def commit(
         [i.impl_of for i in items],
         [_item_hash(i) for i in items],
     )
-    doc_ids = {r["url"]: r["id"] for r in rows}
     records = [
-        (uuid.UUID(c.id), doc_ids[url], crate, c.index, c.hash)
-        for url, parts in idx.chunks.items()
-        for c in parts
+        (uuid.UUID(c.id), r["id"], crate, c.index, c.hash)
+        for r in rows
+        for c in idx.chunks.get(r["url"], ())
     ]
     await conn.copy_records_to_table(
         "chunks", records=records, columns=["point_id", "document_id", "crate_name", "idx", "hash"]
