@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -178,6 +180,26 @@ def fast_retries(client: Any) -> Any:
 
     client._wait = backoff_wait(0.01, 0.05)
     return client
+
+
+def start_worker_process(
+    settings: Settings, data_dir: Path, *, burst: bool = False, **env: str
+) -> subprocess.Popen[bytes]:
+    """A real `arq worker.WorkerSettings` process on this session's database, queue and fake
+    docs.rs, with its own data dir; `env` adds settings (`docsrs_rate_limit="5"`)."""
+    full = {
+        **os.environ,
+        "RUSTDOCS_DATABASE_URL": settings.database_url,
+        "RUSTDOCS_REDIS_URL": settings.redis_url,
+        "RUSTDOCS_QUEUE_NAME": settings.queue_name,
+        "RUSTDOCS_DATA_DIR": str(data_dir),
+        "RUSTDOCS_DOCSRS_URL": settings.docsrs_url,
+        "RUSTDOCS_LOG_LEVEL": "WARNING",
+        **{f"RUSTDOCS_{k.upper()}": v for k, v in env.items()},
+    }
+    cmd = [sys.executable, "-m", "arq", "worker.WorkerSettings", *(["--burst"] if burst else [])]
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.Popen(cmd, cwd=root, env=full, stdout=subprocess.DEVNULL)
 
 
 async def run_worker(deps: Deps, **ctx: Any) -> Worker:

@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import run_worker
+from conftest import run_worker, start_worker_process
 from fake_docsrs import FakeDocsRsServer
 from qdrant_client.http.exceptions import UnexpectedResponse
 
@@ -32,9 +30,6 @@ from rustdocs_mcp.ops import enqueue_job
 from rustdocs_mcp.store import Point, VectorStore, collection_spec, open_store
 from rustdocs_mcp.store_edge import EdgeStore
 from rustdocs_mcp.store_qdrant import QdrantServerStore
-
-ROOT = Path(__file__).resolve().parents[1]
-
 
 # --------------------------------------------------------------------------- docs.rs faults
 
@@ -47,21 +42,14 @@ CRATES = ("semver", "anyhow")  # crawled page by page (HTML): one request per pa
 
 def start_worker(deps: Deps, data_dir: Path) -> subprocess.Popen[bytes]:
     """A real worker process running one job at a time, with its own embedded store."""
-    env = {
-        **os.environ,
-        "RUSTDOCS_DATABASE_URL": deps.settings.database_url,
-        "RUSTDOCS_REDIS_URL": deps.settings.redis_url,
-        "RUSTDOCS_QUEUE_NAME": deps.settings.queue_name,
-        "RUSTDOCS_DATA_DIR": str(data_dir),
-        "RUSTDOCS_DOCSRS_URL": deps.settings.docsrs_url,
-        "RUSTDOCS_DOCSRS_RATE_LIMIT": str(RATE),
+    return start_worker_process(
+        deps.settings,
+        data_dir,
+        docsrs_rate_limit=str(RATE),
         # More tries per request than the longest run of faults: no request gives up.
-        "RUSTDOCS_DOCSRS_RETRIES": "8",
-        "RUSTDOCS_WORKER_CONCURRENCY": "1",
-        "RUSTDOCS_LOG_LEVEL": "WARNING",
-    }
-    cmd = [sys.executable, "-m", "arq", "worker.WorkerSettings"]
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+        docsrs_retries="8",
+        worker_concurrency="1",
+    )
 
 
 def pid_of(job: jobs.Job) -> int:

@@ -8,21 +8,18 @@ file lock dies with it).
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
+from conftest import start_worker_process
 from fake_docsrs import FakeDocsRsServer
 
 from rustdocs_mcp import jobs
 from rustdocs_mcp.deps import Deps
 from rustdocs_mcp.ops import enqueue_job
 from rustdocs_mcp.store import collection_spec, open_store
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 async def finished(deps: Deps, job_id: uuid.UUID, polls: int = 2400) -> jobs.Job:
@@ -46,20 +43,14 @@ async def next_worker_finishes(deps: Deps, data_dir: Path, job_id: uuid.UUID) ->
 
 
 def start_worker(deps: Deps, data_dir: Path, *, burst: bool) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "RUSTDOCS_DATABASE_URL": deps.settings.database_url,
-        "RUSTDOCS_REDIS_URL": deps.settings.redis_url,
-        "RUSTDOCS_QUEUE_NAME": deps.settings.queue_name,
-        "RUSTDOCS_DATA_DIR": str(data_dir),
-        "RUSTDOCS_DOCSRS_URL": deps.settings.docsrs_url,
-        "RUSTDOCS_DOCSRS_RATE_LIMIT": "50",
-        "RUSTDOCS_HEARTBEAT_INTERVAL": "0.3",
-        "RUSTDOCS_HEARTBEAT_STALE_AFTER": "2",
-        "RUSTDOCS_LOG_LEVEL": "WARNING",
-    }
-    cmd = [sys.executable, "-m", "arq", "worker.WorkerSettings", *(["--burst"] if burst else [])]
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    return start_worker_process(
+        deps.settings,
+        data_dir,
+        burst=burst,
+        docsrs_rate_limit="50",
+        heartbeat_interval="0.3",
+        heartbeat_stale_after="2",
+    )
 
 
 async def test_sigkill_mid_ingest_then_another_worker_completes_the_job(
