@@ -23,10 +23,12 @@ import pytest
 from conftest import run_worker, start_worker_process
 from fake_docsrs import FakeDocsRsServer
 from qdrant_client.http.exceptions import UnexpectedResponse
+from redis.asyncio import Redis
 
 from rustdocs_mcp import admin, jobs
 from rustdocs_mcp.deps import Deps
 from rustdocs_mcp.ops import enqueue_job
+from rustdocs_mcp.ratelimit import RedisRateLimiter
 from rustdocs_mcp.store import Point, VectorStore, collection_spec, open_store
 from rustdocs_mcp.store_edge import EdgeStore
 from rustdocs_mcp.store_qdrant import QdrantServerStore
@@ -312,3 +314,63 @@ async def test_a_store_failing_mid_job_fails_it_after_retries_without_drift_and_
     assert points == rerun.chunks > 8 * 2
     assert await store_matches_postgres(deps, real, "itoa") == itoa_points
     assert await admin.verify(deps.pool, deps.redis, deps.settings, real) == []
+
+
+# --------------------------------------------------------------------------- Redis faults
+
+
+class RedisOutage:
+    """The docs.rs rate limiter, whose Redis goes away after `healthy` requests and comes back
+    after `down` refused ones. Down, it is a real limiter on a port nothing listens on."""
+
+    def __init__(self, deps: Deps, healthy: int, down: int):
+        self.deps = deps
+        self.real = deps.docsrs.limiter
+        self.dead = RedisRateLimiter(Redis.from_url("redis://127.0.0.1:1/0"), 5)
+        self.healthy, self.down = healthy, down
+        self.refused = 0
+        self.after_outage: tuple[int, int] | None = None  # (points, documents) once it healed
+
+    async def acquire(self) -> float:
+        if self.healthy > 0:
+            self.healthy -= 1
+            return float(await self.real.acquire())
+        if self.refused < self.down:
+            self.refused += 1
+            return float(await self.dead.acquire())  # raises ServiceUnavailable
+        if self.after_outage is None:
+            self.after_outage = (
+                await self.deps.store.count("semver"),
+                await self.deps.pool.fetchval(
+                    "SELECT count(*) FROM documents WHERE crate_name = 'semver'"
+                ),
+            )
+        return float(await self.real.acquire())
+
+
+async def test_redis_going_away_under_the_rate_limiter_mid_job_retries_it_and_commits_once(
+    deps: Deps, docsrs: FakeDocsRsServer
+) -> None:
+    docsrs.state.no_json.add("semver")  # crawled page by page: many requests
+    outage = RedisOutage(deps, healthy=4, down=1)
+    deps.docsrs.limiter = outage
+    try:
+        job = await ingest(deps, "semver")
+    finally:
+        deps.docsrs.limiter = outage.real
+        await outage.dead.redis.aclose()
+    assert outage.refused == 1
+    assert job.status == "complete", job.error
+    assert job.attempts == 2
+    retry = await deps.pool.fetchrow(
+        "SELECT detail FROM audit_log WHERE job_id = $1 AND action = 'job.retry'", job.id
+    )
+    assert retry is not None
+    assert "Redis is unavailable" in str(retry["detail"])
+    # When the second attempt started, Postgres had nothing of the first (no half commit);
+    # points the first had written (invisible to search) were reused, not written again.
+    assert outage.after_outage is not None
+    left, documents = outage.after_outage
+    assert documents == 0
+    assert job.embeddings_reused >= left
+    assert await store_matches_postgres(deps, deps.store, "semver") > 0
