@@ -6,7 +6,8 @@ import pytest
 from test_ingest import ingest
 
 from rustdocs_mcp.deps import Deps
-from rustdocs_mcp.search import path_query, search
+from rustdocs_mcp.search import group_hits, path_query, search
+from rustdocs_mcp.store import Hit
 
 
 @pytest.mark.parametrize(
@@ -54,3 +55,54 @@ async def test_filters_by_crate_and_kind_hold_for_every_hit(deps: Deps) -> None:
     assert {h.kind for h in hits} == {"method"}
     exact = await search(deps.pool, deps.store, deps.embedder, "slice", kind="struct")
     assert all(h.kind == "struct" for h in exact)
+
+
+def _hit(score: float, path: str, kind: str, body: str, url: str | None = None) -> Hit:
+    text = f"{path} ({kind})\npub fn to_string<T>(value: &T) -> Result<String>\n{body}"
+    url = url or f"https://docs.rs/serde_json/1.0.0/{path.replace('::', '/')}.html"
+    payload = {"crate": "serde_json", "version": "1.0.0", "path": path, "kind": kind}
+    return Hit(url + f"#{score}", score, {**payload, "text": text, "url": url})
+
+
+@pytest.mark.parametrize(
+    ("hits", "expected"),
+    [
+        pytest.param(
+            [
+                _hit(0.9, "serde_json::to_string", "fn", "Serialize as a String."),
+                _hit(0.8, "serde_json::ser::to_string", "fn", "Serialize as a String."),
+            ],
+            ["serde_json::to_string"],
+            id="a re-export is the same item",
+        ),
+        pytest.param(
+            [
+                _hit(0.9, "serde_json::to_string", "fn", "Serialize as a String."),
+                _hit(0.8, "serde_json::ser::to_string", "fn", "Another text."),
+            ],
+            ["serde_json::to_string", "serde_json::ser::to_string"],
+            id="different docs are different items",
+        ),
+        pytest.param(
+            [
+                _hit(0.7, "serde_json::to_string", "fn", "Same."),
+                _hit(0.9, "serde_json::ser::to_string", "fn", "Same."),
+                _hit(0.8, "serde_json::to_vec", "fn", "Same."),
+            ],
+            ["serde_json::ser::to_string", "serde_json::to_vec"],
+            id="the best-scoring path stays; another name is another item",
+        ),
+        pytest.param(
+            [
+                _hit(0.9, "serde_json::Value", "struct", "part one", url="u#a"),
+                _hit(0.8, "serde_json::Value", "struct", "part two", url="u#a"),
+            ],
+            ["serde_json::Value"],
+            id="chunks of one item collapse",
+        ),
+    ],
+)
+def test_results_are_items_once_whatever_path_or_chunk_found_them(
+    hits: list[Hit], expected: list[str]
+) -> None:
+    assert [h.path for h in group_hits(hits, 10)] == expected

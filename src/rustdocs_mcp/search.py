@@ -133,9 +133,24 @@ async def exact_matches(
 MODULE_WEIGHT = 0.5
 
 
+def _alias_key(p: dict[str, object]) -> tuple[str, ...]:
+    """Equal for one item documented under two paths: a re-export (`serde_json::to_string`
+    and `serde_json::ser::to_string`) has its own docs.rs page with the same text."""
+    path, text = str(p.get("path", "")), str(p.get("text", ""))
+    return (
+        str(p.get("crate", "")),
+        str(p.get("version", "")),
+        str(p.get("kind", "")),
+        path.rsplit("::", 1)[-1],
+        text.split("\n", 1)[-1],  # all but the header line, which names the path
+    )
+
+
 def group_hits(hits: list[Hit], limit: int) -> list[ItemHit]:
-    """Collapse chunks of one item into one result, keeping its best-scoring chunk."""
+    """Collapse chunks of one item, and the same item under a re-exported path, into one
+    result, keeping the best-scoring chunk."""
     best: dict[str, ItemHit] = {}
+    aliases: set[tuple[str, ...]] = set()
     weighted = [
         Hit(
             h.id, h.score * (MODULE_WEIGHT if h.payload.get("kind") == "module" else 1.0), h.payload
@@ -147,6 +162,10 @@ def group_hits(hits: list[Hit], limit: int) -> list[ItemHit]:
         url = str(p.get("url", h.id))
         if url in best:
             continue
+        alias = _alias_key(p)
+        if alias in aliases:
+            continue
+        aliases.add(alias)
         best[url] = ItemHit(
             crate=str(p.get("crate", "")),
             version=str(p.get("version", "")),
