@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncpg
 import pytest
 from test_ingest import ingest
 
+from rustdocs_mcp.chunk import chunk, embedding_text
 from rustdocs_mcp.deps import Deps
-from rustdocs_mcp.search import group_hits, path_query, search
-from rustdocs_mcp.store import Hit
+from rustdocs_mcp.ingest import _point
+from rustdocs_mcp.models import DocItem
+from rustdocs_mcp.search import exact_matches, group_hits, path_query, search
+from rustdocs_mcp.sparse import encode_document
+from rustdocs_mcp.store import Hit, StoredVectors
 
 
 @pytest.mark.parametrize(
@@ -69,15 +74,15 @@ def _hit(score: float, path: str, kind: str, body: str, url: str | None = None) 
     [
         pytest.param(
             [
-                _hit(0.9, "serde_json::to_string", "fn", "Serialize as a String."),
-                _hit(0.8, "serde_json::ser::to_string", "fn", "Serialize as a String."),
+                _hit(0.9, "serde_json::to_string", "fn", "As a String."),
+                _hit(0.8, "serde_json::ser::to_string", "fn", "As a String."),
             ],
             ["serde_json::to_string"],
             id="a re-export is the same item",
         ),
         pytest.param(
             [
-                _hit(0.9, "serde_json::to_string", "fn", "Serialize as a String."),
+                _hit(0.9, "serde_json::to_string", "fn", "As a String."),
                 _hit(0.8, "serde_json::ser::to_string", "fn", "Another text."),
             ],
             ["serde_json::to_string", "serde_json::ser::to_string"],
@@ -106,3 +111,74 @@ def test_results_are_items_once_whatever_path_or_chunk_found_them(
     hits: list[Hit], expected: list[str]
 ) -> None:
     assert [h.path for h in group_hits(hits, 10)] == expected
+
+
+REEXPORTS = [  # (path, kind, signature, docs): docs.rs pages of one crate
+    ("serde_json::to_string", "fn", "pub fn to_string<T>(value: &T)", "As a String."),
+    (
+        "serde_json::ser::to_string",
+        "fn",
+        "pub fn to_string<T>(value: &T)",
+        "As a String.",
+    ),
+    ("serde_json::Value::get", "method", "pub fn get(&self)", "Index into a map or array."),
+    ("serde_json::value::Value::get", "method", "pub fn get(&self)", "Index into a map or array."),
+    ("serde_json::Map::clone", "method", "fn clone(&self) -> Self", "Returns a copy."),
+    ("serde_json::Number::clone", "method", "fn clone(&self) -> Self", "Returns a copy."),
+    ("serde_json::de::from_str", "fn", "pub fn from_str(s: &str)", "Deserialize from a str."),
+    ("serde_json::value::from_str", "fn", "pub fn from_str(s: &str)", "Another function."),
+]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("to_string", ["serde_json::to_string"]),
+        ("ser::to_string", ["serde_json::ser::to_string"]),
+        ("Value::get", ["serde_json::Value::get"]),
+        ("clone", ["serde_json::Map::clone", "serde_json::Number::clone"]),
+        ("from_str", ["serde_json::de::from_str", "serde_json::value::from_str"]),
+    ],
+)
+async def test_an_item_named_by_path_is_listed_once_even_when_re_exported(
+    db: asyncpg.Pool, query: str, expected: list[str]
+) -> None:
+    await db.execute(
+        "INSERT INTO crates (name, version, status) VALUES ('serde_json', '1.0.0', 'indexed')"
+    )
+    await db.executemany(
+        "INSERT INTO documents (crate_name, version, url, path, kind, signature, docs, hash)"
+        " VALUES ('serde_json', '1.0.0', $1, $1, $2, $3, $4, '')",
+        REEXPORTS,
+    )
+    hits = await exact_matches(db, query.lower(), [("serde_json", "1.0.0")], None, 10)
+    assert sorted(h.path for h in hits) == sorted(expected)
+
+
+async def test_a_re_export_of_the_item_named_by_path_does_not_follow_it(deps: Deps) -> None:
+    items = [
+        DocItem("serde_json", "1.0.0", path, kind, sig, docs, f"https://docs.rs/{path}")
+        for path, kind, sig, docs in REEXPORTS
+    ]
+    await deps.pool.execute(
+        "INSERT INTO crates (name, version, status) VALUES ('serde_json', '1.0.0', 'indexed')"
+    )
+    await deps.pool.executemany(
+        "INSERT INTO documents (crate_name, version, url, path, kind, signature, docs, hash)"
+        " VALUES ('serde_json', '1.0.0', $1, $2, $3, $4, $5, '')",
+        [(i.url, i.path, i.kind, i.signature, i.docs) for i in items],
+    )
+    chunks = [c for i in items for c in chunk(i)]
+    dense = await deps.embedder.embed([embedding_text(c) for c in chunks])
+    await deps.store.upsert(
+        [
+            _point(c, StoredVectors(v, encode_document(c.text)))
+            for c, v in zip(chunks, dense, strict=True)
+        ]
+    )
+    hits = await search(deps.pool, deps.store, deps.embedder, "serde_json::Value::get")
+    paths = [h.path for h in hits]
+    assert paths[0] == "serde_json::Value::get"
+    assert "serde_json::value::Value::get" not in paths
+    # Items that only look alike stay: other names, other docs.
+    assert {"serde_json::Map::clone", "serde_json::Number::clone"} <= set(paths)

@@ -113,7 +113,18 @@ async def exact_matches(
             len(r["path"]),
         ),
     )
-    unique = list({(r["crate_name"], r["path"]): r for r in reversed(ranked)}.values())[::-1]
+    # One row per item: the same path twice, or one item under a re-exported path (same
+    # kind, name, signature and docs), keeps its first row in that order.
+    unique: list[asyncpg.Record] = []
+    keys: set[tuple[str, ...]] = set()
+    for r in ranked:
+        at = (r["crate_name"], r["path"])
+        name = _short_name(r["path"], r["kind"])
+        same = (r["crate_name"], r["version"], r["kind"], name, r["signature"], r["docs"])
+        if at in keys or same in keys:
+            continue
+        keys.update((at, same))
+        unique.append(r)
     return [
         ItemHit(
             crate=r["crate_name"],
@@ -133,6 +144,15 @@ async def exact_matches(
 MODULE_WEIGHT = 0.5
 
 
+_MEMBER_KINDS = frozenset(["method", "tymethod", "assoc_type", "assoc_const", "variant", "field"])
+
+
+def _short_name(path: str, kind: str) -> str:
+    """What stays the same when an item is re-exported elsewhere: its name, and for a member
+    also its type's name (`Value::get`, so `Bytes::clone` and `BytesMut::clone` differ)."""
+    return "::".join(path.split("::")[-2 if kind in _MEMBER_KINDS else -1 :])
+
+
 def _alias_key(p: dict[str, object]) -> tuple[str, ...]:
     """Equal for one item documented under two paths: a re-export (`serde_json::to_string`
     and `serde_json::ser::to_string`) has its own docs.rs page with the same text."""
@@ -141,7 +161,7 @@ def _alias_key(p: dict[str, object]) -> tuple[str, ...]:
         str(p.get("crate", "")),
         str(p.get("version", "")),
         str(p.get("kind", "")),
-        path.rsplit("::", 1)[-1],
+        _short_name(path, str(p.get("kind", ""))),
         text.split("\n", 1)[-1],  # all but the header line, which names the path
     )
 
@@ -219,4 +239,19 @@ async def search(
     hits = await store.search(dense, sparse, flt=flt, limit=limit * 4, mode=mode)
     ranked = group_hits(hits, limit * 2)
     seen = {h.url for h in exact}
-    return (exact + [h for h in ranked if h.url not in seen])[:limit]
+    rest = [h for h in ranked if h.url not in seen and not any(_restates(h, e) for e in exact)]
+    return (exact + rest)[:limit]
+
+
+def _restates(hit: ItemHit, exact: ItemHit) -> bool:
+    """Whether a ranked hit is an exact match under another path (a re-export): same kind,
+    name and signature, and its text holds the start of the exact match's docs."""
+    if (hit.crate, hit.version, hit.kind, hit.signature) != (
+        exact.crate,
+        exact.version,
+        exact.kind,
+        exact.signature,
+    ) or _short_name(hit.path, hit.kind) != _short_name(exact.path, exact.kind):
+        return False
+    lead = exact.snippet.removesuffix(" …")[:120]
+    return bool(lead) and lead in hit.snippet
