@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import email.utils
 import gzip
 import json
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,6 +16,7 @@ from fake_docsrs import FakeDocsRsServer
 
 from rustdocs_mcp.docsrs import DocsRsClient, TooLarge, _decompress, _Retryable, backoff_wait
 from rustdocs_mcp.errors import CrateNotFound, NoDocumentation
+from rustdocs_mcp.retry_after import retry_after_seconds
 
 
 class CountingLimiter:
@@ -81,3 +84,27 @@ def test_backoff_honours_retry_after_and_grows(retry_after: float | None, attemp
     assert delay >= (retry_after or 0)
     if retry_after is None:
         assert delay <= exp
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"retry-after": "7"}, 7.0),
+        ({"retry-after": "-3"}, 0.0),
+        ({"retry-after-ms": "250", "retry-after": "9"}, 0.25),
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),  # a date in the past
+        ({"retry-after": "soon"}, None),
+        ({}, None),
+    ],
+)
+def test_retry_after_is_read_in_seconds_milliseconds_or_as_a_date(
+    headers: dict[str, str], expected: float | None
+) -> None:
+    assert retry_after_seconds(headers) == expected
+
+
+def test_a_retry_after_date_in_the_future_is_the_time_until_it() -> None:
+    when = email.utils.formatdate(time.time() + 120, usegmt=True)
+    wait = retry_after_seconds({"retry-after": when})
+    assert wait is not None
+    assert 100 < wait <= 120

@@ -15,7 +15,6 @@ import random
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 from urllib.parse import quote, urljoin, urlsplit
 
@@ -33,6 +32,7 @@ from .errors import (
     VersionNotFound,
 )
 from .parse import parse_page_meta
+from .retry_after import retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -72,22 +72,6 @@ class _Retryable(Exception):
 
 class TooLarge(Exception):
     pass
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        import datetime as dt
-
-        when = parsedate_to_datetime(value)
-        return max(0.0, (when - dt.datetime.now(when.tzinfo)).total_seconds())
-    except (TypeError, ValueError):
-        return None
 
 
 def backoff_wait(initial: float, maximum: float) -> Callable[[RetryCallState], float]:
@@ -139,7 +123,7 @@ class DocsRsClient:
                 if r.status_code == 429 or r.status_code >= 500:
                     raise _Retryable(
                         f"docs.rs answered {r.status_code} for {url}",
-                        _retry_after(r.headers.get("retry-after")),
+                        retry_after_seconds(r.headers),
                     )
                 if r.status_code in (301, 302, 303, 307, 308):
                     return Response(urljoin(url, r.headers.get("location", "")), r.status_code, b"")

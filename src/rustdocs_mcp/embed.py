@@ -9,10 +9,8 @@ Every vector is L2-normalized, so a dot product is the cosine similarity.
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import math
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -23,6 +21,7 @@ from tenacity.wait import wait_base, wait_random_exponential
 
 from .errors import ConfigError, EmbeddingUnavailable, PermanentError
 from .onnx_model import local_embedder
+from .retry_after import retry_after_seconds
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -136,27 +135,10 @@ def _retryable(exc: BaseException) -> bool:
 
 
 def _retry_after(exc: BaseException | None) -> float | None:
-    """Seconds the server asked us to wait (retry-after-ms or Retry-After), if it did."""
+    """Seconds the server asked us to wait, if it did."""
     if not isinstance(exc, openai.APIStatusError):
         return None
-    headers = exc.response.headers
-    if (ms := headers.get("retry-after-ms")) is not None:
-        try:
-            return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+    return retry_after_seconds(exc.response.headers)
 
 
 class _WaitRetryAfter(wait_base):
