@@ -212,6 +212,12 @@ def split_release(key: str) -> tuple[str, str]:
     return crate, version
 
 
+def counts_by_release_key(counts: dict[str, int]) -> dict[tuple[str, str], int]:
+    """A facet over RELEASE as (crate, version) → points, leaving out values with no points
+    left (a facet can report a value whose points were all deleted, with count 0)."""
+    return {split_release(key): n for key, n in counts.items() if n > 0}
+
+
 def release_keys(releases: Sequence[tuple[str, str]]) -> list[str]:
     """The RELEASE values of (crate, version) pairs, without duplicates."""
     return list(dict.fromkeys(release_key(c, v) for c, v in releases))

@@ -32,10 +32,10 @@ from .store import (
     StoredVectors,
     batched,
     canonical_id,
+    counts_by_release_key,
     prefetch_limit,
     release_keys,
     sorted_sparse,
-    split_release,
     stored_payload,
 )
 
@@ -225,9 +225,7 @@ class QdrantServerStore:
         return {str(hit.value): hit.count for hit in response.hits}
 
     async def counts_by_release(self) -> dict[tuple[str, str], int]:
-        counts = await self._facet(RELEASE, None)
-        # edge reports a value with count 0 once all its points are deleted
-        return {split_release(key): n for key, n in counts.items() if n > 0}
+        return counts_by_release_key(await self._facet(RELEASE, None))
 
     async def search(
         self,
