@@ -59,7 +59,7 @@ from rustdocs_mcp.chunk import chunk  # noqa: E402
 from rustdocs_mcp.deps import open_deps  # noqa: E402
 from rustdocs_mcp.docsrs import Release  # noqa: E402
 from rustdocs_mcp.embed import Embedder, make_embedder  # noqa: E402
-from rustdocs_mcp.ingest import Indexed, _point, commit, run_ingest  # noqa: E402
+from rustdocs_mcp.ingest import ChunkRef, Indexed, _point, commit, run_ingest  # noqa: E402
 from rustdocs_mcp.models import Chunk, DocItem  # noqa: E402
 from rustdocs_mcp.settings import Settings  # noqa: E402
 from rustdocs_mcp.store import Point, SparseVector, StoredVectors, collection_spec  # noqa: E402
@@ -333,7 +333,8 @@ async def add_synthetic(
             for i, c in enumerate(flat)
         ]
         await store.upsert(points)
-        idx = Indexed(items=crate.items, chunks=crate.chunks, point_ids={c.id for c in flat})
+        refs = {url: [ChunkRef.of(c) for c in parts] for url, parts in crate.chunks.items()}
+        idx = Indexed(items=crate.items, chunks=refs, point_ids={c.id for c in flat})
         release = Release(
             crate=crate.name,
             version=crate.version,

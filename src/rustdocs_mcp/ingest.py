@@ -24,10 +24,10 @@ import sys
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import TypeVar
 from urllib.parse import urldefrag
 
 import asyncpg
@@ -114,17 +114,6 @@ class Reporter:
             raise JobCancelled(f"job {self.job_id} was cancelled")
 
 
-class ChunkKey(Protocol):
-    """What the commit needs of a chunk (a Chunk has it; so has the lighter ChunkRef)."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def index(self) -> int: ...
-    @property
-    def hash(self) -> str: ...
-
-
 @dataclass(frozen=True, slots=True)
 class ChunkRef:
     """A stored chunk's row data, without its text: what the pipeline keeps until the commit."""
@@ -133,11 +122,15 @@ class ChunkRef:
     index: int
     hash: str
 
+    @classmethod
+    def of(cls, c: Chunk) -> ChunkRef:
+        return cls(c.id, c.index, c.hash)
+
 
 @dataclass
 class Indexed:
     items: dict[str, DocItem] = field(default_factory=dict)  # url → item
-    chunks: dict[str, Sequence[ChunkKey]] = field(default_factory=dict)  # url → its chunks
+    chunks: dict[str, list[ChunkRef]] = field(default_factory=dict)  # url → its chunks
     point_ids: set[str] = field(default_factory=set)
 
 
@@ -386,7 +379,7 @@ async def index_release(
                         else chunk(item, max_tokens=max_tokens, count=deps.embedder.count_tokens)
                     )
                     idx.items[item.url] = item
-                    idx.chunks[item.url] = [ChunkRef(c.id, c.index, c.hash) for c in parts]
+                    idx.chunks[item.url] = [ChunkRef.of(c) for c in parts]
                     pending.extend(parts)
                     idx.point_ids.update(c.id for c in parts)
                 counts.documents = len(idx.items)
