@@ -38,13 +38,6 @@ _EXACT = re.compile(r"^=?\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$")
 MAX_PAGE = 1_000_000  # keeps OFFSET within Postgres' bigint whatever the page size
 
 
-def _no_nul(value: str, what: str) -> str:
-    """Postgres text cannot hold NUL characters: refuse them before they reach a query."""
-    if "\x00" in value:
-        raise InvalidInput(f"{what} contains a NUL character (\\x00)")
-    return value
-
-
 async def canonical_name(pool: asyncpg.Pool, name: str) -> str:
     """The indexed crate's stored name when one matches (crates.io ignores case and -/_)."""
     found = await pool.fetchval(
@@ -157,8 +150,6 @@ async def list_crates(
         raise InvalidInput(f"page must be at most {MAX_PAGE}")
     if not 1 <= page_size <= 100:
         raise InvalidInput("page_size must be between 1 and 100")
-    if query:
-        _no_nul(query, "query")
     pattern = f"%{query.strip().lower()}%" if query and query.strip() else None
     rows = await pool.fetch(
         """
@@ -288,8 +279,6 @@ async def search_docs(
         raise InvalidInput(f"kind must be one of: {', '.join(ITEM_KINDS)}")
     if version is not None and not name:
         raise InvalidInput("version filters need crate_name too")
-    if version is not None:
-        _no_nul(version, "version")
     started = time.perf_counter()
     hits = await search(
         pool, store, embedder, query, crate=name, version=version, kind=kind, limit=limit
@@ -300,7 +289,7 @@ async def search_docs(
 
 async def get_item(pool: asyncpg.Pool, crate_name: str, path: str) -> ItemDoc:
     name = await canonical_name(pool, check_crate_name(crate_name))
-    path = _no_nul(path, "path").strip()
+    path = path.strip()
     if not path:
         raise InvalidInput("path is empty; give an item path such as 'serde::Deserialize'")
     if not path.lower().startswith(name.lower().replace("-", "_") + "::") and path != name:
