@@ -11,6 +11,7 @@ import asyncio
 import signal
 import subprocess
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from conftest import start_worker_process
@@ -22,14 +23,23 @@ from rustdocs_mcp.ops import enqueue_job
 from rustdocs_mcp.store import collection_spec, open_store
 
 
-async def finished(deps: Deps, job_id: uuid.UUID, polls: int = 2400) -> jobs.Job:
-    """The job once complete or failed (polled every 50 ms)."""
+async def job_when(
+    deps: Deps, job_id: uuid.UUID, ready: Callable[[jobs.Job], bool], polls: int = 1200
+) -> jobs.Job:
+    """The job as soon as `ready(job)` holds (polled every 50 ms), else as it is at the end."""
     for _ in range(polls):
         job = await jobs.get(deps.pool, job_id)
-        if job.status in ("complete", "failed"):
+        if ready(job):
             return job
         await asyncio.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish")
+    return job
+
+
+async def finished(deps: Deps, job_id: uuid.UUID) -> jobs.Job:
+    """The job once complete or failed."""
+    job = await job_when(deps, job_id, lambda j: j.status in ("complete", "failed"), polls=2400)
+    assert job.status in ("complete", "failed"), f"job {job_id} did not finish"
+    return job
 
 
 async def next_worker_finishes(deps: Deps, data_dir: Path, job_id: uuid.UUID) -> jobs.Job:
@@ -63,11 +73,9 @@ async def test_sigkill_mid_ingest_then_another_worker_completes_the_job(
 
     first = start_worker(deps, tmp_path, burst=False)
     try:
-        for _ in range(1200):
-            current = await jobs.get(deps.pool, job.id)
-            if current.embeddings > 0 or current.status in ("complete", "failed"):
-                break
-            await asyncio.sleep(0.05)
+        current = await job_when(
+            deps, job.id, lambda j: j.embeddings > 0 or j.status in ("complete", "failed")
+        )
         assert current.status == "running", current.error
         assert current.embeddings > 0  # points were written before the kill
     finally:
@@ -115,11 +123,7 @@ async def test_sigterm_hands_the_running_job_back_and_the_next_worker_finishes_i
     await enqueue_job(deps.redis, deps.settings, job)
     worker = start_worker(deps, tmp_path, burst=False)
     try:
-        for _ in range(1200):
-            current = await jobs.get(deps.pool, job.id)
-            if current.status != "queued" and current.progress > 5:
-                break
-            await asyncio.sleep(0.05)
+        current = await job_when(deps, job.id, lambda j: j.status != "queued" and j.progress > 5)
         assert current.status == "running", current.error
     finally:
         worker.send_signal(signal.SIGTERM)
