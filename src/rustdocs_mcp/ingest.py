@@ -24,7 +24,7 @@ import sys
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -49,7 +49,7 @@ from .parse import (
 )
 from .rustdoc_json import UnsupportedFormat, parse_crate_json
 from .sparse import encode_document
-from .store import Point, SparseVector, StoredVectors, VectorStore
+from .store import Point, SparseVector, StoredVectors, VectorStore, batched
 
 log = logging.getLogger(__name__)
 
@@ -465,17 +465,12 @@ async def commit(
     )
     await conn.execute("DELETE FROM documents WHERE crate_name = $1", crate)
     # In slices: one statement for a 30k-item crate would encode all its docs at once.
-    for urls in _slices(list(idx.items), COMMIT_ROWS):
+    for urls in batched(list(idx.items), COMMIT_ROWS):
         await _insert_documents(conn, release, idx, urls)
 
 
-def _slices(seq: list[str], size: int) -> Iterator[list[str]]:
-    for i in range(0, len(seq), size):
-        yield seq[i : i + size]
-
-
 async def _insert_documents(
-    conn: Executor, release: Release, idx: Indexed, urls: list[str]
+    conn: Executor, release: Release, idx: Indexed, urls: Sequence[str]
 ) -> None:
     """Insert the documents of `urls` and their chunks."""
     crate = release.crate
